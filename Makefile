@@ -1,0 +1,74 @@
+# The one interface to this project: the README, CI (.ci/run, .github/workflows) and you call
+# these targets. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced
+# DVC stages run `python -m mlops.<stage>`: put the project's environment first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Precompile bytecode at install: imports stay fast even where PYTHONDONTWRITEBYTECODE is set.
+export UV_COMPILE_BYTECODE := 1
+# DVC and MLflow: no telemetry, no update checks (a fresh clone works offline).
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	@echo "==> syncing $(VENV)/ with uv.lock"
+	@$(UV) sync --locked --quiet
+	@touch $@
+
+.PHONY: setup
+setup: $(SYNCED) ## Create or update the dev environment (.venv) from uv.lock
+
+.PHONY: lint
+lint: setup ## Lint and check formatting (ruff)
+	ruff check .
+	ruff format --check .
+
+.PHONY: format
+format: setup ## Fix lint and formatting in place (ruff)
+	ruff check --fix .
+	ruff format .
+
+.PHONY: data
+data: setup ## Get the raw data from the DVC remote (default: the demo remote inside the repo)
+	dvc pull --quiet data.dvc
+
+.PHONY: pipeline
+pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics
+	dvc repro
+	@echo
+	@dvc metrics show
+
+.PHONY: run
+run: pipeline ## The main job: environment, data, pipeline, metrics
+
+.PHONY: test
+test: lint ## Lint, then the whole test suite with coverage
+	pytest
+
+.PHONY: mlflow-ui
+mlflow-ui: setup ## Browse experiments in the local MLflow store on http://127.0.0.1:5000
+	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow.db
+
+.PHONY: clean
+clean: ## Remove environments, caches and pipeline outputs (not the data or MLflow runs)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .coverage htmlcov artifacts model reports

@@ -1,0 +1,63 @@
+"""The model bundle: the fitted pipeline plus its metadata, verified before anything serves it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+
+from mlops.artifacts import sha256_file
+from mlops.schema import FeatureSchema
+
+
+class BundleError(RuntimeError):
+    """The model bundle is missing, unreadable or fails its integrity check."""
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    pipeline: object
+    metadata: dict
+    schema: FeatureSchema
+
+    @property
+    def version(self) -> str:
+        return self.metadata["model"]["version"]
+
+
+def model_version(sha256: str) -> str:
+    """A model's version is the start of its file's sha256: it names exactly one model."""
+    return sha256[:12]
+
+
+def read_metadata(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: model metadata not found; train the model first (make pipeline)") from None
+    except (OSError, ValueError) as error:
+        raise BundleError(f"{path}: unreadable model metadata ({error})") from None
+
+
+def load_bundle(model_path: Path, metadata_path: Path) -> ModelBundle:
+    """Load the pipeline only after its sha256 matches the one recorded at training."""
+    metadata = read_metadata(metadata_path)
+    try:
+        expected = metadata["model"]["sha256"]
+        schema = FeatureSchema.model_validate(metadata["schema"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{metadata_path}: not a model metadata file ({error})") from None
+    if not Path(model_path).is_file():
+        raise BundleError(f"{model_path}: model file not found; train the model first (make pipeline)")
+    actual = sha256_file(model_path)
+    if actual != expected:
+        raise BundleError(
+            f"{model_path}: integrity check failed (sha256 {actual[:12]}..., metadata says {expected[:12]}...)"
+        )
+    try:
+        pipeline = joblib.load(model_path)
+    except Exception as error:  # unpickling can raise anything; the file is at fault either way
+        raise BundleError(f"{model_path}: cannot load the model ({type(error).__name__}: {error})") from None
+    return ModelBundle(pipeline=pipeline, metadata=metadata, schema=schema)

@@ -1,0 +1,208 @@
+"""params.yaml loaded once into a frozen, validated object that is passed down."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or invalid; the message names the key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PathsConfig(_Frozen):
+    """Every file the pipeline reads or writes; dvc.yaml interpolates the same keys."""
+
+    raw: Path
+    train: Path
+    test: Path
+    model: Path
+    metadata: Path
+    reference: Path
+    metrics: Path
+    predictions: Path
+    importance: Path
+    figures: Path
+
+    @model_validator(mode="after")
+    def _outputs_outside_raw_data(self) -> PathsConfig:
+        raw_dir = self.raw.parent
+        for name in PathsConfig.model_fields:
+            if name == "raw":
+                continue
+            path = getattr(self, name)
+            if raw_dir in path.parents or path == raw_dir:
+                raise ValueError(f"paths.{name}: {path} is inside {raw_dir}/, which holds immutable raw data")
+        return self
+
+
+class ColumnSpec(_Frozen):
+    """What a raw column must look like: its kind and the range a valid value lies in."""
+
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> ColumnSpec:
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("a categorical column takes no min/max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class DataConfig(_Frozen):
+    target: str
+    columns: dict[str, ColumnSpec] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _target_is_numeric_column(self) -> DataConfig:
+        spec = self.columns.get(self.target)
+        if spec is None:
+            raise ValueError(f"target {self.target!r} is not one of data.columns")
+        if spec.type != "numeric":
+            raise ValueError(f"target {self.target!r} must be numeric (this template trains regressors)")
+        return self
+
+    @property
+    def features(self) -> dict[str, ColumnSpec]:
+        return {name: spec for name, spec in self.columns.items() if name != self.target}
+
+
+class StratifyConfig(_Frozen):
+    column: str
+    bins: list[float] = Field(min_length=3)
+
+    @field_validator("bins")
+    @classmethod
+    def _increasing(cls, bins: list[float]) -> list[float]:
+        if any(b >= a for a, b in zip(bins[1:], bins, strict=False)):
+            raise ValueError("bins must be strictly increasing")
+        return bins
+
+
+class SplitConfig(_Frozen):
+    test_size: float = Field(gt=0, lt=1)
+    seed: int
+    stratify: StratifyConfig | None = None
+
+
+class RotationConfig(_Frozen):
+    x: str
+    y: str
+    degrees: list[float] = Field(default_factory=list)
+
+
+class FeaturesConfig(_Frozen):
+    """Engineered features, added in front of the preprocessing (see mlops.features)."""
+
+    ratios: dict[str, Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=dict)
+    rotations: RotationConfig | None = None
+
+
+class ModelConfig(_Frozen):
+    family: str
+    params: dict[str, object] = Field(default_factory=dict)
+
+
+class EvaluateConfig(_Frozen):
+    permutation_repeats: int = Field(ge=1)
+    plot_points: int = Field(ge=10)
+    seed: int = 0
+
+
+class GateConfig(_Frozen):
+    """Quality gate applied to a pull request's metrics against its base branch."""
+
+    max_rmse: float = Field(gt=0)
+    max_rmse_increase_pct: float = Field(ge=0)
+
+
+class MlflowConfig(_Frozen):
+    experiment: str = Field(min_length=1)
+
+
+class Config(_Frozen):
+    paths: PathsConfig
+    data: DataConfig
+    split: SplitConfig
+    features: FeaturesConfig
+    model: ModelConfig
+    evaluate: EvaluateConfig
+    gate: GateConfig
+    mlflow: MlflowConfig
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> Config:
+        features = self.data.features
+        if self.split.stratify and self.split.stratify.column not in features:
+            raise ValueError(f"split.stratify.column {self.split.stratify.column!r} is not a feature column")
+        for name, pair in self.features.ratios.items():
+            for column in pair:
+                if features.get(column, ColumnSpec(type="categorical")).type != "numeric":
+                    raise ValueError(f"features.ratios.{name}: {column!r} is not a numeric feature column")
+        if self.features.rotations:
+            for column in (self.features.rotations.x, self.features.rotations.y):
+                if column not in features:
+                    raise ValueError(f"features.rotations: {column!r} is not a feature column")
+        return self
+
+
+def _format_error(error: ValidationError, source: Path) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def _finite_or_inf(value: object) -> object:
+    """YAML spells infinity .inf; keep it, but reject NaN anywhere in the params."""
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError("params.yaml: NaN is not a valid parameter value")
+    if isinstance(value, dict):
+        return {key: _finite_or_inf(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_inf(item) for item in value]
+    return value
+
+
+def parse_config(raw: object, source: Path = DEFAULT_PARAMS) -> Config:
+    """Validate an already-parsed params mapping."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(_finite_or_inf(raw))
+    except ValidationError as error:
+        raise ConfigError(_format_error(error, source)) from None
+
+
+def read_params(path: Path = DEFAULT_PARAMS) -> dict:
+    """The raw params mapping (every section, including ones other modules own)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read parameters ({error.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections")
+    return raw
+
+
+def load_config(path: Path = DEFAULT_PARAMS) -> Config:
+    """Read and validate params.yaml."""
+    return parse_config(read_params(path), Path(path))

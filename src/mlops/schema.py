@@ -1,0 +1,166 @@
+"""The feature schema: derived from the training data, saved with the model, enforced when serving.
+
+One definition serves training (it is written into the model metadata), the API (request
+validation and the OpenAPI document) and monitoring (the feature kinds).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Annotated, Any, Literal, NotRequired
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from mlops.config import DataConfig
+
+
+class FeatureSpec(BaseModel):
+    """One input feature as the model saw it in training."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: Literal["numeric", "categorical"]
+    nullable: bool
+    categories: list[str] | None = None
+    # Valid range (from params.yaml) that a request must respect.
+    min: float | None = None
+    max: float | None = None
+    # What the training data actually held; informational, and the drift reference.
+    observed_min: float | None = None
+    observed_max: float | None = None
+
+
+class FieldError(BaseModel):
+    """One reason one field of one record was refused."""
+
+    record: int | None
+    field: str | None
+    message: str
+
+
+class FeatureSchema(BaseModel):
+    """The ordered input features of a trained model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    features: list[FeatureSpec]
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, data: DataConfig) -> FeatureSchema:
+        """Derive the schema from training features: categories, missingness and ranges seen."""
+        specs = []
+        for name, column_spec in data.features.items():
+            column = frame[name]
+            nullable = bool(column.isna().any())
+            if column_spec.type == "categorical":
+                categories = sorted(str(value) for value in column.dropna().unique())
+                specs.append(FeatureSpec(name=name, type="categorical", nullable=nullable, categories=categories))
+            else:
+                specs.append(
+                    FeatureSpec(
+                        name=name,
+                        type="numeric",
+                        nullable=nullable,
+                        min=column_spec.min,
+                        max=column_spec.max,
+                        observed_min=float(column.min()),
+                        observed_max=float(column.max()),
+                    )
+                )
+        return cls(features=specs)
+
+    @property
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.features]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [spec.name for spec in self.features if spec.type == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [spec.name for spec in self.features if spec.type == "categorical"]
+
+    @cached_property
+    def record_type(self) -> type:
+        """A TypedDict for one input record; pydantic validates it without building objects."""
+        fields: dict[str, Any] = {}
+        for spec in self.features:
+            if spec.type == "categorical":
+                value_type: Any = Literal[tuple(spec.categories or ())]
+            else:
+                value_type = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=spec.min, le=spec.max)]
+            fields[spec.name] = NotRequired[value_type | None] if spec.nullable else value_type
+        record = TypedDict("Record", fields)  # type: ignore[misc]
+        return with_config(ConfigDict(extra="forbid", title="Record"))(record)
+
+    @cached_property
+    def _records_adapter(self) -> TypeAdapter:
+        return TypeAdapter(list[self.record_type])
+
+    def record_json_schema(self) -> dict:
+        """JSON Schema of one record (used for the OpenAPI document)."""
+        schema = TypeAdapter(self.record_type).json_schema()
+        for spec in self.features:
+            prop = schema["properties"][spec.name]
+            prop["description"] = _describe(spec)
+        schema["example"] = self.example_record()
+        return schema
+
+    def example_record(self) -> dict:
+        """A valid record near the middle of the training ranges."""
+        example: dict[str, Any] = {}
+        for spec in self.features:
+            if spec.type == "categorical":
+                example[spec.name] = (spec.categories or [None])[0]
+            else:
+                low, high = spec.observed_min or 0.0, spec.observed_max or 0.0
+                example[spec.name] = round((low + high) / 2, 4)
+        return example
+
+    def validate_records(self, records: list) -> tuple[list[dict], list[FieldError]]:
+        """Validate every record; return them, or every error of every record at once."""
+        try:
+            return self._records_adapter.validate_python(records), []
+        except ValidationError as error:
+            return [], [_field_error(item) for item in error.errors(include_url=False)]
+
+    def to_frame(self, records: list[dict]) -> pd.DataFrame:
+        """Validated records as a frame with the training column order and dtypes."""
+        frame = pd.DataFrame.from_records(records, columns=self.names)
+        for name in self.numeric:
+            frame[name] = frame[name].astype("float64")
+        return frame
+
+
+def _describe(spec: FeatureSpec) -> str:
+    if spec.type == "categorical":
+        text = "one of: " + ", ".join(spec.categories or [])
+    else:
+        text = f"number; seen in training {spec.observed_min:g} to {spec.observed_max:g}"
+    return text + ("; may be null or omitted" if spec.nullable else "")
+
+
+def _field_error(item: dict) -> FieldError:
+    location = list(item["loc"])
+    record = location.pop(0) if location and isinstance(location[0], int) else None
+    field = ".".join(str(part) for part in location) or None
+    message = item["msg"]
+    if item["type"] == "missing":
+        message = "required field is missing"
+    elif item["type"] == "extra_forbidden":
+        message = "unknown field (not a model feature)"
+    elif item["type"] in {"float_type", "float_parsing", "finite_number"}:
+        message = f"expected a finite number, got {_show(item.get('input'))}"
+    return FieldError(record=record, field=field, message=message)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,125 @@
+"""Experiment tracking with MLflow. Only the training stages import this (serving never does)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import requests
+import skops.io
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+import mlops
+from mlops.cli import StageError
+from mlops.provenance import RUNTIME_LIBRARIES, library_versions
+
+log = logging.getLogger(__name__)
+
+
+def display_uri(uri: str) -> str:
+    """The tracking URI without any credentials it may carry."""
+    parts = urllib.parse.urlsplit(uri)
+    if not (parts.username or parts.password):
+        return uri
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
+    """A browser link to the run when the store is a server (None for the local sqlite store)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{display_uri(uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def _check_server(uri: str) -> None:
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=5)
+    except requests.RequestException as error:
+        reason = type(error).__name__
+        raise StageError(
+            f"MLflow tracking server {display_uri(uri)} is unreachable ({reason}); "
+            "start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite:///mlflow.db"
+        ) from None
+
+
+@contextmanager
+def tracked(experiment: str) -> Iterator[None]:
+    """Turn MLflow and connection failures inside the block into one clear StageError."""
+    # Fail in seconds, not after minutes of retries, when a configured server is down.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    uri = mlflow.get_tracking_uri()
+    _check_server(uri)
+    try:
+        yield
+    except (MlflowException, requests.RequestException) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StageError(f"MLflow ({display_uri(uri)}, experiment {experiment!r}): {first_line}") from None
+
+
+def log_training(
+    *,
+    experiment: str,
+    pipeline,
+    sample: pd.DataFrame,
+    params: dict,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> dict[str, str | None]:
+    """Log one training run (params, metrics, tags, the model) and describe where it went."""
+    uri = mlflow.get_tracking_uri()
+    with tracked(experiment):
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run() as run:
+            mlflow.log_params(_flatten(params))
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(tags)
+            versions = library_versions()
+            mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=infer_signature(sample, pipeline.predict(sample)),
+                input_example=sample.head(3),
+                code_paths=[str(Path(mlops.__file__).parent)],
+                pip_requirements=[f"{name}=={versions[name]}" for name in RUNTIME_LIBRARIES],
+                # MLflow stores sklearn models with skops, which loads only types it is told to
+                # trust; these are the types of the pipeline this run just fitted.
+                skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)),
+            )
+    info = run.info
+    log.info("logged MLflow run %s to %s", info.run_id, display_uri(uri))
+    return {
+        "run_id": info.run_id,
+        "experiment_id": info.experiment_id,
+        "tracking_uri": display_uri(uri),
+        "run_url": run_url(uri, info.experiment_id, info.run_id),
+    }
+
+
+def log_evaluation(run_id: str, experiment: str, metrics: dict[str, float], figures: list[Path]) -> None:
+    """Add test metrics and figures to the run that trained the model."""
+    with tracked(experiment), mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
+        for figure in figures:
+            mlflow.log_artifact(str(figure), artifact_path="figures")
+
+
+def _flatten(params: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
