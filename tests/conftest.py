@@ -1,0 +1,79 @@
+"""Shared fixtures: a committed sample of the real data and params that point into tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.config import Config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "fixtures" / "housing_sample.csv"
+
+# Small enough to fit in well under a second, big enough to learn something.
+FAST_MODEL = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15, "early_stopping": False, "random_state": 0}
+
+
+def repo_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def params_in(directory: Path, **sections) -> dict:
+    """The repository's params with every path moved into `directory`, the raw data set to the
+    committed sample, a fast model, and any section replaced by keyword."""
+    params = repo_params()
+    params["paths"] = {key: str(directory / Path(value)) for key, value in params["paths"].items()}
+    params["paths"]["raw"] = str(SAMPLE)
+    params["model"]["params"] = dict(FAST_MODEL)
+    params["evaluate"]["permutation_repeats"] = 2
+    params.update(sections)
+    return params
+
+
+def write_params(directory: Path, params: dict) -> Path:
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch working directory with a private MLflow store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return tmp_path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return parse_config(params_in(tmp_path))
+
+
+@pytest.fixture
+def params_file(workdir: Path) -> Path:
+    return write_params(workdir, params_in(workdir))
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process that must use this test run's interpreter and tools."""
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """The sample prepared and a fast model trained on it, once per session (pure functions, no I/O)."""
+    from mlops.prepare import prepare
+    from mlops.raw_data import load_raw
+    from mlops.train import train
+
+    directory = tmp_path_factory.mktemp("trained")
+    cfg = parse_config(params_in(directory))
+    train_frame, test_frame = prepare(load_raw(cfg.paths.raw, cfg.data), cfg)
+    result = train(train_frame, cfg)
+    return cfg, result, train_frame, test_frame

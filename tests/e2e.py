@@ -1,0 +1,71 @@
+"""Helpers for end-to-end tests: a copy of this repository in a temp dir, and commands in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import FAST_MODEL, ROOT
+
+GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+
+def tracked_files() -> list[str]:
+    """Files git tracks here, plus untracked ones it does not ignore (the working tree's state)."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    return [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
+
+
+def env_for(repo: Path, **extra: str) -> dict[str, str]:
+    """Run the copy's own code (src/ first on PYTHONPATH) with this environment's tools."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "COV_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = str(repo / "src")
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env.update(extra)
+    return env
+
+
+def run(repo: Path, *command: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=repo, env=env_for(repo, **env), capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def git(repo: Path, *args: str) -> str:
+    return run(repo, "git", *GIT_IDENTITY, *args).stdout.strip()
+
+
+def copy_repository(destination: Path, *, sample_data: bool = True) -> Path:
+    """This repository's files in a fresh git repo, optionally on the committed sample with a fast model."""
+    for name in tracked_files():
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    if sample_data:
+        set_params(destination, lambda p: p["paths"].update(raw="tests/fixtures/housing_sample.csv"))
+        set_params(destination, lambda p: p["model"].update(params=dict(FAST_MODEL)))
+        set_params(destination, lambda p: p["evaluate"].update(permutation_repeats=2))
+    git(destination, "init", "-q", "-b", "main")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-qm", "copy")
+    return destination
+
+
+def set_params(repo: Path, change) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    change(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))

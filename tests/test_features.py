@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops.config import ConfigError, parse_config
+from mlops.features import FeatureEngineer, build_pipeline, make_estimator
+
+from conftest import params_in
+
+
+def test_engineer_adds_ratios_and_rotations():
+    frame = pd.DataFrame({"a": [2.0, 3.0, 1.0], "b": [4.0, 0.0, np.nan], "x": [1.0, 0.0, 2.0], "y": [0.0, 1.0, 2.0]})
+    engineer = FeatureEngineer(ratios={"a_per_b": ["a", "b"]}, rotations={"x": "x", "y": "y", "degrees": [90, 45]}).fit(
+        frame
+    )
+    out = engineer.transform(frame)
+    assert list(out.columns) == ["a", "b", "x", "y", "a_per_b", "rotated_90", "rotated_45"]
+    assert out["a_per_b"].iloc[0] == 0.5
+    # A zero or missing denominator is missing (imputed later), never infinite.
+    assert out["a_per_b"].iloc[1:].isna().all()
+    np.testing.assert_allclose(out["rotated_90"], frame["y"], atol=1e-12)
+    np.testing.assert_allclose(out["rotated_45"], (frame["x"] + frame["y"]) / np.sqrt(2))
+    assert list(engineer.get_feature_names_out()) == list(out.columns)
+
+
+def test_engineer_without_features_is_identity():
+    frame = pd.DataFrame({"a": [1.0]})
+    assert FeatureEngineer().fit(frame).transform(frame) is frame
+
+
+def test_pipeline_handles_missing_values_and_unseen_categories(trained):
+    config, result, _, test = trained
+    rows = test[list(config.data.features)].head(4).copy()
+    rows.loc[rows.index[0], "total_bedrooms"] = np.nan
+    rows.loc[rows.index[1], "ocean_proximity"] = "ON THE MOON"
+    rows.loc[rows.index[2], "households"] = 0.0
+    predictions = result.pipeline.predict(rows)
+    assert np.isfinite(predictions).all()
+
+
+def test_one_hot_columns_follow_training_categories(trained):
+    _, result, train, _ = trained
+    names = list(result.pipeline[:-1].get_feature_names_out())
+    categories = sorted(train["ocean_proximity"].unique())
+    assert [n for n in names if n.startswith("ocean_proximity_")] == [f"ocean_proximity_{c}" for c in categories]
+    assert {"rooms_per_household", "rotated_45"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ({"family": "GradientBoostingClassifier", "params": {}}, r"not a scikit-learn regressor"),
+        ({"family": "Ridge", "params": {"max_iter": 5, "depth": 2}}, r"Ridge has no parameter\(s\) depth"),
+    ],
+)
+def test_model_family_and_params_are_checked(tmp_path, model, expected):
+    config = parse_config(params_in(tmp_path, model=model))
+    with pytest.raises(ConfigError, match=expected):
+        make_estimator(config.model)
+
+
+def test_any_regressor_family_trains(tmp_path, trained):
+    _, _, train, test = trained
+    config = parse_config(params_in(tmp_path, model={"family": "Ridge", "params": {"alpha": 1.0}}))
+    pipeline = build_pipeline(config).fit(train[list(config.data.features)], train[config.data.target])
+    assert np.isfinite(pipeline.predict(test[list(config.data.features)])).all()

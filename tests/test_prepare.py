@@ -1,0 +1,74 @@
+import pandas as pd
+import pytest
+
+from mlops import prepare
+from mlops.config import parse_config
+from mlops.raw_data import load_raw
+
+from conftest import SAMPLE, params_in, write_params
+
+
+@pytest.fixture
+def raw(config):
+    return load_raw(SAMPLE, config.data)
+
+
+def test_split_is_reproducible_and_a_partition(raw, config):
+    train_a, test_a = prepare.split(raw, config.split)
+    train_b, test_b = prepare.split(raw, config.split)
+    pd.testing.assert_frame_equal(train_a, train_b)
+    pd.testing.assert_frame_equal(test_a, test_b)
+    assert set(train_a.index).isdisjoint(test_a.index)
+    assert len(train_a) + len(test_a) == len(raw)
+    assert len(test_a) == pytest.approx(config.split.test_size * len(raw), abs=1)
+
+
+def test_another_seed_gives_another_split(raw, config):
+    other = config.split.model_copy(update={"seed": config.split.seed + 1})
+    assert set(prepare.split(raw, config.split)[1].index) != set(prepare.split(raw, other)[1].index)
+
+
+def test_split_is_stratified_on_income(raw, config):
+    _, test = prepare.split(raw, config.split)
+    bins = config.split.stratify.bins
+    overall = pd.cut(raw["median_income"], bins).value_counts(normalize=True).sort_index()
+    in_test = pd.cut(test["median_income"], bins).value_counts(normalize=True).sort_index()
+    # Stratified: every income band's share in the test split is within one row of its overall share.
+    assert (in_test - overall).abs().max() <= 1 / len(test) + 1e-9
+
+
+def test_split_without_stratification(raw, tmp_path):
+    params = params_in(tmp_path)
+    params["split"].pop("stratify")
+    config = parse_config(params)
+    train, test = prepare.split(raw, config.split)
+    assert len(train) + len(test) == len(raw)
+
+
+def test_main_writes_both_splits_and_reads_them_back(params_file, workdir, capsys):
+    assert prepare.main(["--params", str(params_file)]) == 0
+    config = parse_config(params_in(workdir))
+    train = prepare.read_frame(config.paths.train, config.data)
+    test = prepare.read_frame(config.paths.test, config.data)
+    raw = load_raw(SAMPLE, config.data)
+    assert len(train) + len(test) == len(raw)
+    assert "total_bedrooms: 13 missing value(s)" in capsys.readouterr().err
+
+
+def test_main_fails_on_bad_data_and_writes_nothing(workdir, capsys):
+    bad = workdir / "incoming" / "bad.csv"
+    bad.parent.mkdir()
+    bad.write_text(SAMPLE.read_text().replace("NEAR BAY", "NEAR BAY,extra", 1))
+    params = params_in(workdir)
+    params["paths"]["raw"] = str(bad)
+    assert prepare.main(["--params", str(write_params(workdir, params))]) == 1
+    err = capsys.readouterr().err
+    assert "[prepare] error:" in err
+    assert "bad.csv: not a valid CSV" in err
+    assert "Traceback" not in err
+    assert not (workdir / "artifacts").exists()
+
+
+def test_read_frame_names_the_missing_stage(config):
+    with pytest.raises(prepare.cli.StageError, match="run the prepare stage first"):
+        prepare.read_frame(config.paths.train, config.data)

@@ -1,0 +1,42 @@
+import pytest
+
+from mlops import tracking
+from mlops.cli import StageError
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+        ("sqlite:////abs/mlflow.db", "sqlite:////abs/mlflow.db"),
+        ("https://user:s3cret@mlflow.example.com:8443/", "https://mlflow.example.com:8443/"),
+        ("http://token@mlflow.example.com", "http://mlflow.example.com"),
+    ],
+)
+def test_display_uri_never_shows_credentials(uri, shown):
+    assert tracking.display_uri(uri) == shown
+
+
+def test_run_url_only_for_servers():
+    assert tracking.run_url("sqlite:///mlflow.db", "1", "abc") is None
+    assert (
+        tracking.run_url("https://u:p@mlflow.example.com/", "1", "abc")
+        == "https://mlflow.example.com/#/experiments/1/runs/abc"
+    )
+
+
+def test_tracked_turns_mlflow_errors_into_one_line(workdir):
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(StageError, match=r"^MLflow \(sqlite:///.*experiment 'x'\): boom$"), tracking.tracked("x"):
+        raise MlflowException("boom\nsecond line")
+
+
+def test_unreachable_server_is_detected_before_any_work(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    with pytest.raises(StageError, match="unreachable"), tracking.tracked("x"):
+        pytest.fail("the block must not run")
+
+
+def test_flatten_params():
+    assert tracking._flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
