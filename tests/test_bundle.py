@@ -55,3 +55,15 @@ def test_a_file_that_matches_its_hash_but_is_not_a_model(bundle_files):
 def test_read_metadata_of_a_directory(tmp_path):
     with pytest.raises(BundleError, match="unreadable"):
         read_metadata(tmp_path)
+
+
+def test_run_record_only_for_its_own_model(tmp_path):
+    from mlops.bundle import read_run_record
+
+    path = tmp_path / "run.json"
+    assert read_run_record(path, "abc") is None
+    path.write_text(json.dumps({"model_version": "abc", "mlflow": {"run_id": "r1"}}))
+    assert read_run_record(path, "abc")["mlflow"]["run_id"] == "r1"
+    assert read_run_record(path, "def") is None
+    path.write_text("[1, 2]")
+    assert read_run_record(path, "abc") is None

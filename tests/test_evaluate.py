@@ -55,11 +55,21 @@ def test_main_writes_metrics_plots_and_logs_to_the_training_run(params_file, wor
         "predicted_vs_actual.png",
         "residuals.png",
     ]
-    run_id = json.loads(config.paths.metadata.read_text())["mlflow"]["run_id"]
+    run_id = json.loads(config.paths.run.read_text())["mlflow"]["run_id"]
     run = mlflow.get_run(run_id)
     assert run.data.metrics["test_rmse"] == pytest.approx(metrics["rmse"])
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "figures")]
     assert "figures/residuals.png" in artifacts
+
+
+def test_main_without_a_run_record_still_evaluates(params_file, workdir, capsys):
+    for stage in (prepare, train):
+        assert stage.main(["--params", str(params_file)]) == 0
+    config = parse_config(params_in(workdir))
+    config.paths.run.unlink()  # as when DVC restores the model from its cache
+    assert evaluate.main(["--params", str(params_file)]) == 0
+    assert "no MLflow run recorded for model" in capsys.readouterr().err
+    assert config.paths.metrics.exists()
 
 
 def test_main_refuses_a_tampered_model(params_file, workdir, capsys):

@@ -29,7 +29,9 @@ def test_dvc_repro_end_to_end(tmp_path):
 
     # The run is in MLflow's default local store inside the working directory.
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-    run_info = client.get_run(metadata["mlflow"]["run_id"])
+    record = json.loads((repo / "model/run.json").read_text())
+    assert record["model_version"] == metadata["model"]["version"]
+    run_info = client.get_run(record["mlflow"]["run_id"])
     assert run_info.data.tags["git_commit"] == git(repo, "rev-parse", "HEAD") + "-dirty"  # params changed
     assert run_info.data.metrics["test_rmse"] == pytest.approx(metrics["rmse"])
 
@@ -38,6 +40,11 @@ def test_dvc_repro_end_to_end(tmp_path):
     assert "Running stage" not in second.stdout
     assert "up to date" in run(repo, "dvc", "status").stdout
     assert git(repo, "status", "--porcelain") == "M dvc.lock"
+
+    # Training is reproducible to the byte: forcing every stage again leaves dvc.lock as it was.
+    git(repo, "commit", "-qam", "reproduce")
+    run(repo, "dvc", "repro", "--force")
+    assert git(repo, "status", "--porcelain") == ""
 
     # Changing one model knob reruns train and evaluate only.
     params = (repo / "params.yaml").read_text().replace("learning_rate: 0.15", "learning_rate: 0.2")

@@ -49,7 +49,9 @@ def test_main_saves_model_metadata_and_an_mlflow_run(params_file, workdir):
     test = prepare.read_frame(config.paths.test, config.data)
     assert np.isfinite(pipeline.predict(test[list(config.data.features)])).all()
 
-    run = mlflow.get_run(metadata["mlflow"]["run_id"])
+    record = json.loads(config.paths.run.read_text())
+    assert record["model_version"] == metadata["model"]["version"]
+    run = mlflow.get_run(record["mlflow"]["run_id"])
     assert run.data.params["model.family"] == config.model.family
     assert run.data.metrics["train_rmse"] == metadata["train_metrics"]["rmse"]
     assert run.data.tags["data_sha256"] == metadata["data"]["train_sha256"]
@@ -59,6 +61,21 @@ def test_main_saves_model_metadata_and_an_mlflow_run(params_file, workdir):
     np.testing.assert_allclose(logged.predict(sample), pipeline.predict(sample))
     model_info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     assert model_info.signature.inputs.input_names() == list(config.data.features)
+
+
+def test_retraining_rewrites_identical_metadata_and_model(params_file, workdir):
+    """Training is a pure function of code, params and data, so dvc.lock survives a rerun."""
+    assert prepare.main(["--params", str(params_file)]) == 0
+    config = parse_config(params_in(workdir))
+    outputs = []
+    for _ in range(2):
+        assert train.main(["--params", str(params_file)]) == 0
+        outputs.append(
+            (config.paths.metadata.read_bytes(), config.paths.model.read_bytes(), config.paths.run.read_text())
+        )
+    assert outputs[0][0] == outputs[1][0]
+    assert outputs[0][1] == outputs[1][1]
+    assert outputs[0][2] != outputs[1][2]  # each run has its own record (time, MLflow run id)
 
 
 def test_main_with_an_unreachable_tracking_server_fails_in_one_line(params_file, workdir, monkeypatch, capsys):
@@ -71,4 +88,5 @@ def test_main_with_an_unreachable_tracking_server_fails_in_one_line(params_file,
     config = parse_config(params_in(workdir))
     assert not config.paths.model.exists()
     assert not config.paths.metadata.exists()
+    assert not config.paths.run.exists()
     assert list(config.paths.model.parent.glob("*")) == []

@@ -41,6 +41,18 @@ def read_metadata(path: Path) -> dict:
         raise BundleError(f"{path}: unreadable model metadata ({error})") from None
 
 
+def read_run_record(path: Path, version: str) -> dict | None:
+    """The record of the training run that produced model `version`, if it is at hand.
+
+    A model restored from DVC's cache has no matching record (another run made it).
+    """
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("model_version") == version else None
+
+
 def load_bundle(model_path: Path, metadata_path: Path) -> ModelBundle:
     """Load the pipeline only after its sha256 matches the one recorded at training."""
     metadata = read_metadata(metadata_path)

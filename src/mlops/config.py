@@ -28,6 +28,7 @@ class PathsConfig(_Frozen):
     test: Path
     model: Path
     metadata: Path
+    run: Path  # this training run's record (time, commit, MLflow run): not a DVC output
     reference: Path
     metrics: Path
     predictions: Path

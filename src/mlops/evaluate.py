@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 
 from mlops import artifacts, cli
-from mlops.bundle import BundleError, load_bundle
+from mlops.bundle import BundleError, load_bundle, read_run_record
 from mlops.config import Config, load_config
 from mlops.metrics import regression_metrics
 from mlops.prepare import read_frame
@@ -123,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         figures_dir = Path(config.paths.figures)
         with tempfile.TemporaryDirectory(dir=figures_dir.parent if figures_dir.parent.exists() else None) as scratch:
             drawn = draw_figures(evaluation, Path(scratch) / "figures", config.data.target)
-            run_id = (bundle.metadata.get("mlflow") or {}).get("run_id")
+            run = read_run_record(config.paths.run, bundle.version) or {}
+            run_id = (run.get("mlflow") or {}).get("run_id")
             if run_id:
                 tracking.log_evaluation(run_id, config.mlflow.experiment, evaluation.metrics, drawn)
+            else:
+                log.info("no MLflow run recorded for model %s here; test metrics not logged", bundle.version)
             with artifacts.atomic_path(config.paths.predictions) as tmp:
                 plot_data(evaluation, config).to_csv(tmp, index=False)
             with artifacts.atomic_path(config.paths.importance) as tmp:

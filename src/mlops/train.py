@@ -43,15 +43,11 @@ def train(frame: pd.DataFrame, config: Config) -> TrainResult:
 
 
 def build_metadata(result: TrainResult, config: Config, *, model_sha256: str, train_sha256: str, rows: int) -> dict:
-    """Everything serving and reviewers need to know about the model, minus MLflow's run."""
+    """What the model is, as a pure function of its inputs: rerunning the stage on the same
+    code, params and data rewrites the same bytes, so a fresh clone's `dvc repro` leaves
+    dvc.lock untouched. When and where it ran goes to the run record instead."""
     return {
-        "model": {
-            "version": model_version(model_sha256),
-            "sha256": model_sha256,
-            "family": config.model.family,
-            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
-        },
+        "model": {"version": model_version(model_sha256), "sha256": model_sha256, "family": config.model.family},
         "data": {"train_sha256": train_sha256, "train_rows": rows, "target": config.data.target},
         "params": config.model_dump(mode="json", include=set(MODEL_PARAMS)),
         "train_metrics": result.metrics,
@@ -84,20 +80,26 @@ def main(argv: list[str] | None = None) -> int:
                 train_sha256=artifacts.sha256_file(config.paths.train),
                 rows=len(frame),
             )
+            run = {
+                "model_version": metadata["model"]["version"],
+                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "git_commit": git_commit(),
+            }
             log.info("logging the run to MLflow ...")
-            metadata["mlflow"] = tracking.log_training(
+            run["mlflow"] = tracking.log_training(
                 experiment=config.mlflow.experiment,
                 pipeline=result.pipeline,
                 sample=frame[list(config.data.features)].head(200),
                 params=metadata["params"],
                 metrics={f"train_{name}": value for name, value in result.metrics.items()},
                 tags={
-                    "git_commit": metadata["model"]["git_commit"],
+                    "git_commit": run["git_commit"],
                     "data_sha256": metadata["data"]["train_sha256"],
                     "model_version": metadata["model"]["version"],
                 },
             )
             artifacts.write_json(config.paths.metadata, metadata)
+            artifacts.write_json(config.paths.run, run)
         log.info("saved model %s to %s", metadata["model"]["version"], config.paths.model)
 
     return cli.run("train", work)
