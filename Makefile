@@ -59,7 +59,12 @@ pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then prin
 	@dvc metrics show
 
 .PHONY: run
-run: pipeline ## The main job: environment, data, pipeline, metrics
+run: pipeline serve ## The main job: environment, data, pipeline, metrics, then serve the API
+
+PORT ?= 8000
+.PHONY: serve
+serve: setup ## Serve the trained model on http://127.0.0.1:8000 (gunicorn, as in the container)
+	HOST=127.0.0.1 PORT=$(PORT) gunicorn -c python:mlops.gunicorn_conf
 
 .PHONY: test
 test: lint ## Lint, then the whole test suite with coverage

@@ -77,3 +77,72 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     train_frame, test_frame = prepare(load_raw(cfg.paths.raw, cfg.data), cfg)
     result = train(train_frame, cfg)
     return cfg, result, train_frame, test_frame
+
+
+def write_bundle(directory: Path, cfg: Config, result, test_frame) -> Path:
+    """A model bundle as train/evaluate write it (model, metadata, run record, metrics)."""
+    import json
+
+    import joblib
+
+    from mlops.artifacts import sha256_file
+    from mlops.metrics import regression_metrics
+    from mlops.train import build_metadata
+
+    cfg.paths.model.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(result.pipeline, cfg.paths.model)
+    sha = sha256_file(cfg.paths.model)
+    metadata = build_metadata(result, cfg, model_sha256=sha, train_sha256="0" * 64, rows=100)
+    cfg.paths.metadata.write_text(json.dumps(metadata))
+    run = {
+        "model_version": sha[:12],
+        "trained_at": "2026-01-01T00:00:00+00:00",
+        "git_commit": "abc",
+        "mlflow": {"run_id": "r1"},
+    }
+    cfg.paths.run.write_text(json.dumps(run))
+    predicted = result.pipeline.predict(test_frame[list(cfg.data.features)])
+    cfg.paths.metrics.write_text(json.dumps(regression_metrics(test_frame[cfg.data.target], predicted)))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, trained):
+    """A model bundle on disk, with the params.yaml that points at it (as in the container)."""
+    _, result, _, test_frame = trained
+    directory = tmp_path_factory.mktemp("served")
+    served_cfg = parse_config(params_in(directory))
+    write_bundle(directory, served_cfg, result, test_frame)
+    write_params(directory, params_in(directory))
+    return served_cfg, result, test_frame, directory
+
+
+def api_settings(served, *, batching: bool = True, **changes):
+    from dataclasses import replace
+
+    from mlops.api.settings import ApiSettings
+
+    cfg = served[0]
+    serve = cfg.serve.model_copy(update={"batching": cfg.serve.batching.model_copy(update={"enabled": batching})})
+    settings = ApiSettings(
+        model=cfg.paths.model,
+        metadata=cfg.paths.metadata,
+        run=cfg.paths.run,
+        metrics=cfg.paths.metrics,
+        serve=serve,
+        commit="c0ffee" * 6 + "c0ff",
+        build_time="2026-11-26T00:00:00Z",
+    )
+    return replace(settings, **changes)
+
+
+@pytest.fixture
+def app(served):
+    from mlops.api import create_app
+
+    return create_app(api_settings(served, prediction_log_stdout=False))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -13,19 +13,28 @@ def test_engineer_adds_ratios_and_rotations():
     engineer = FeatureEngineer(ratios={"a_per_b": ["a", "b"]}, rotations={"x": "x", "y": "y", "degrees": [90, 45]}).fit(
         frame
     )
-    out = engineer.transform(frame)
+    out = pd.DataFrame(engineer.transform(frame), columns=engineer.get_feature_names_out())
     assert list(out.columns) == ["a", "b", "x", "y", "a_per_b", "rotated_90", "rotated_45"]
+    pd.testing.assert_frame_equal(out[["a", "b", "x", "y"]], frame)
     assert out["a_per_b"].iloc[0] == 0.5
     # A zero or missing denominator is missing (imputed later), never infinite.
     assert out["a_per_b"].iloc[1:].isna().all()
     np.testing.assert_allclose(out["rotated_90"], frame["y"], atol=1e-12)
     np.testing.assert_allclose(out["rotated_45"], (frame["x"] + frame["y"]) / np.sqrt(2))
-    assert list(engineer.get_feature_names_out()) == list(out.columns)
 
 
-def test_engineer_without_features_is_identity():
-    frame = pd.DataFrame({"a": [1.0]})
-    assert FeatureEngineer().fit(frame).transform(frame) is frame
+def test_engineer_turns_overflow_into_missing():
+    frame = pd.DataFrame({"a": [1e308, 1.0], "b": [1e-308, 2.0]})
+    out = FeatureEngineer(ratios={"r": ["a", "b"]}).fit(frame).transform(frame)
+    assert np.isnan(out[0, 2])
+    assert out[1, 2] == 0.5
+
+
+def test_engineer_without_features_passes_numbers_through():
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    engineer = FeatureEngineer().fit(frame)
+    np.testing.assert_array_equal(engineer.transform(frame), [[1.0], [2.0]])
+    assert list(engineer.get_feature_names_out()) == ["a"]
 
 
 def test_pipeline_handles_missing_values_and_unseen_categories(trained):
@@ -40,7 +49,7 @@ def test_pipeline_handles_missing_values_and_unseen_categories(trained):
 
 def test_one_hot_columns_follow_training_categories(trained):
     _, result, train, _ = trained
-    names = list(result.pipeline[:-1].get_feature_names_out())
+    names = list(result.pipeline[0].get_feature_names_out())
     categories = sorted(train["ocean_proximity"].unique())
     assert [n for n in names if n.startswith("ocean_proximity_")] == [f"ocean_proximity_{c}" for c in categories]
     assert {"rooms_per_household", "rotated_45"} <= set(names)

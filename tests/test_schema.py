@@ -52,8 +52,12 @@ def _example(schema, **changes):
         ({"median_income": ...}, "median_income", "required field is missing"),
         ({"latitude": 91.0}, "latitude", "less than or equal to 90"),
         ({"population": -1}, "population", "greater than or equal to 0"),
-        ({"ocean_proximity": "ON THE MOON"}, "ocean_proximity", "'<1H OCEAN', 'INLAND'"),
-        ({"ocean_proximity": 3}, "ocean_proximity", "Input should be"),
+        (
+            {"ocean_proximity": "ON THE MOON"},
+            "ocean_proximity",
+            "'ON THE MOON' is not an allowed value; expected one of: '<1H OCEAN', 'INLAND'",
+        ),
+        ({"ocean_proximity": 3}, "ocean_proximity", "3 is not an allowed value"),
         ({"colour": "red"}, "colour", "unknown field (not a model feature)"),
     ],
 )

@@ -130,6 +130,20 @@ class GateConfig(_Frozen):
     max_rmse_increase_pct: float = Field(ge=0)
 
 
+class BatchingConfig(_Frozen):
+    """Micro-batching: concurrent requests in one worker are predicted in one call."""
+
+    enabled: bool = True
+    max_wait_ms: float = Field(ge=0, le=100)
+    max_rows: int = Field(ge=1)
+
+
+class ServeConfig(_Frozen):
+    max_records: int = Field(ge=1)  # records per /predict request
+    max_body_bytes: int = Field(ge=1024)
+    batching: BatchingConfig
+
+
 class MlflowConfig(_Frozen):
     experiment: str = Field(min_length=1)
 
@@ -143,6 +157,7 @@ class Config(_Frozen):
     evaluate: EvaluateConfig
     gate: GateConfig
     mlflow: MlflowConfig
+    serve: ServeConfig
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Config:

@@ -18,7 +18,8 @@ from mlops.config import Config, ConfigError, FeaturesConfig, ModelConfig
 
 
 class FeatureEngineer(TransformerMixin, BaseEstimator):
-    """Adds ratio columns (numerator / denominator) and coordinates rotated by a few angles."""
+    """Numeric columns in, the same columns plus ratios (numerator / denominator) and coordinates
+    rotated by a few angles out, as one float array (the rest of the numeric branch is numpy)."""
 
     def __init__(self, ratios: dict | None = None, rotations: dict | None = None):
         self.ratios = ratios
@@ -26,6 +27,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> FeatureEngineer:  # noqa: N803 (sklearn's name)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
         return self
 
     def added_columns(self) -> list[str]:
@@ -34,17 +36,21 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             names += [f"rotated_{degrees:g}" for degrees in self.rotations["degrees"]]
         return names
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        added = {}
-        for name, (numerator, denominator) in (self.ratios or {}).items():
-            # A zero denominator gives NaN, which the imputer fills, rather than inf.
-            added[name] = X[numerator] / X[denominator].replace(0, np.nan)
-        if self.rotations:
-            x, y = X[self.rotations["x"]], X[self.rotations["y"]]
-            for degrees in self.rotations["degrees"]:
-                angle = np.deg2rad(degrees)
-                added[f"rotated_{degrees:g}"] = x * np.cos(angle) + y * np.sin(angle)
-        return pd.concat([X, pd.DataFrame(added, index=X.index)], axis=1) if added else X
+    def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        columns = {name: X[name].to_numpy(dtype=float) for name in self.feature_names_in_}
+        added = []
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for numerator, denominator in (self.ratios or {}).values():
+                added.append(columns[numerator] / columns[denominator])
+            if self.rotations:
+                x, y = columns[self.rotations["x"]], columns[self.rotations["y"]]
+                for degrees in self.rotations["degrees"]:
+                    angle = np.deg2rad(degrees)
+                    added.append(x * np.cos(angle) + y * np.sin(angle))
+        out = np.column_stack([*columns.values(), *added])
+        # A zero denominator or an overflow gives missing (imputed next), never infinite.
+        out[np.isinf(out)] = np.nan
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray([*self.feature_names_in_, *self.added_columns()], dtype=object)
@@ -74,25 +80,25 @@ def make_engineer(features: FeaturesConfig) -> FeatureEngineer:
 
 
 def build_pipeline(config: Config) -> Pipeline:
-    """Unfitted pipeline: engineer -> impute/scale numbers, impute/one-hot categories -> model."""
-    engineer = make_engineer(config.features)
+    """Unfitted pipeline: numbers -> engineer, impute, scale; categories -> impute, one-hot; -> model."""
     features = config.data.features
-    numeric = [name for name, spec in features.items() if spec.type == "numeric"] + engineer.added_columns()
+    numeric = [name for name, spec in features.items() if spec.type == "numeric"]
     categorical = [name for name, spec in features.items() if spec.type == "categorical"]
-    preprocess = ColumnTransformer(
+    numeric_branch = Pipeline(
         [
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
-            (
-                "categorical",
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="most_frequent")),
-                        ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-                    ]
-                ),
-                categorical,
-            ),
-        ],
+            ("engineer", make_engineer(config.features)),
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]
+    )
+    categorical_branch = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    preprocess = ColumnTransformer(
+        [("numeric", numeric_branch, numeric), ("categorical", categorical_branch, categorical)],
         verbose_feature_names_out=False,
     )
-    return Pipeline([("engineer", engineer), ("preprocess", preprocess), ("model", make_estimator(config.model))])
+    return Pipeline([("preprocess", preprocess), ("model", make_estimator(config.model))])

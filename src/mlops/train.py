@@ -31,6 +31,13 @@ class TrainResult:
     pipeline: Pipeline
     schema: FeatureSchema
     metrics: dict[str, float]
+    target: pd.Series
+
+
+def target_summary(target: pd.Series) -> dict:
+    """The training target's range and deciles (serving buckets its prediction histogram on them)."""
+    deciles = target.quantile([i / 10 for i in range(1, 10)]).round(2).tolist()
+    return {"name": target.name, "min": float(target.min()), "max": float(target.max()), "deciles": deciles}
 
 
 def train(frame: pd.DataFrame, config: Config) -> TrainResult:
@@ -39,7 +46,8 @@ def train(frame: pd.DataFrame, config: Config) -> TrainResult:
     target = frame[config.data.target]
     schema = FeatureSchema.from_frame(features, config.data)
     pipeline = build_pipeline(config).fit(features, target)
-    return TrainResult(pipeline=pipeline, schema=schema, metrics=regression_metrics(target, pipeline.predict(features)))
+    metrics = regression_metrics(target, pipeline.predict(features))
+    return TrainResult(pipeline=pipeline, schema=schema, metrics=metrics, target=target)
 
 
 def build_metadata(result: TrainResult, config: Config, *, model_sha256: str, train_sha256: str, rows: int) -> dict:
@@ -48,7 +56,8 @@ def build_metadata(result: TrainResult, config: Config, *, model_sha256: str, tr
     dvc.lock untouched. When and where it ran goes to the run record instead."""
     return {
         "model": {"version": model_version(model_sha256), "sha256": model_sha256, "family": config.model.family},
-        "data": {"train_sha256": train_sha256, "train_rows": rows, "target": config.data.target},
+        "data": {"train_sha256": train_sha256, "train_rows": rows},
+        "target": target_summary(result.target),
         "params": config.model_dump(mode="json", include=set(MODEL_PARAMS)),
         "train_metrics": result.metrics,
         "versions": library_versions(),

@@ -1,0 +1,111 @@
+"""The model API: `create_app()` is the gunicorn target ("mlops.api:create_app()").
+
+Serving imports neither DVC, MLflow nor matplotlib: only Flask, the model's own libraries, and
+the training code's feature schema and pipeline (mlops.schema, mlops.features).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, request
+
+from mlops.api import docs, errors, health, predict, telemetry
+from mlops.api.batching import AnnounceRequests
+from mlops.api.openapi import build_spec
+from mlops.api.prediction_log import PredictionLog
+from mlops.api.predictor import Predictor
+from mlops.api.settings import ApiSettings
+from mlops.api.state import ServingState
+from mlops.bundle import ModelBundle, load_bundle, read_run_record
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(settings: ApiSettings | None = None) -> Flask:
+    """Load and verify the model bundle, then build the app. Raises BundleError if it cannot."""
+    settings = settings or ApiSettings.from_environment()
+    bundle = load_bundle(settings.model, settings.metadata)
+    metrics = _telemetry_for(bundle, settings)
+    predictor = Predictor(bundle, settings.serve.batching, on_model_call=metrics.model_calls.observe)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.serve.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["mlops"] = ServingState(
+        settings=settings,
+        predictor=predictor,
+        telemetry=metrics,
+        prediction_log=PredictionLog(
+            stream=sys.stdout if settings.prediction_log_stdout else None, path=settings.prediction_log_file
+        ),
+        metadata=metadata_document(bundle, settings),
+        openapi=build_spec(
+            bundle.schema,
+            model_version=bundle.version,
+            max_records=settings.serve.max_records,
+            auth=bool(settings.api_key),
+        ),
+    )
+    if predictor.batcher is not None:
+        app.wsgi_app = AnnounceRequests(app.wsgi_app, predictor.batcher, "/predict")
+    errors.register(app)
+    _register_hooks(app, metrics)
+    for module in (predict, health, docs, telemetry):
+        app.register_blueprint(module.blueprint)
+    return app
+
+
+def _telemetry_for(bundle: ModelBundle, settings: ApiSettings) -> telemetry.Telemetry:
+    target = bundle.metadata.get("target") or {"min": 0.0, "max": 1.0}
+    return telemetry.Telemetry(
+        model_version=bundle.version, commit=settings.commit, prediction_buckets=telemetry.prediction_buckets(target)
+    )
+
+
+def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
+    """What is being served and where it came from: the /metadata body."""
+    run = read_run_record(settings.run, bundle.version) or {}
+    try:
+        test_metrics = json.loads(settings.metrics.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        test_metrics = None
+    meta = bundle.metadata
+    return {
+        "commit": settings.commit,
+        "build_time": settings.build_time,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {**meta["model"], "trained_at": run.get("trained_at"), "trained_at_commit": run.get("git_commit")},
+        "data": meta.get("data"),
+        "target": meta.get("target"),
+        "params": meta.get("params"),
+        "metrics": test_metrics,
+        "train_metrics": meta.get("train_metrics"),
+        "mlflow": run.get("mlflow"),
+        "versions": meta.get("versions"),
+        "schema": meta["schema"],
+    }
+
+
+def _register_hooks(app: Flask, metrics: telemetry.Telemetry) -> None:
+    @app.before_request
+    def _start() -> None:
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        labels = {"route": route, "method": request.method, "status": str(response.status_code)}
+        metrics.requests.labels(**labels).inc()
+        metrics.latency.labels(**labels).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

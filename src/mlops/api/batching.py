@@ -1,0 +1,138 @@
+"""Dynamic micro-batching: requests that arrive together in one worker share one model call.
+
+A 1-row predict costs nearly as much as a 100-row one, so under concurrent load a server that
+predicts request by request wastes most of its CPU. Request threads hand their rows to one
+batching thread, which takes everything queued (up to `max_rows`) and predicts it in one call.
+It only waits (at most `max_wait_ms`) while other requests are already being parsed in this
+worker, so a lone request is never delayed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlops.config import BatchingConfig
+
+
+@dataclass
+class _Job:
+    rows: Sequence[dict]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class AnnounceRequests:
+    """WSGI middleware: announce each request to `path` as it enters the app, the earliest point
+    a batch can know that more rows are on their way."""
+
+    def __init__(self, app, batcher: MicroBatcher, path: str):
+        self.app, self.batcher, self.path = app, batcher, path
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        self.batcher.announce()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            self.batcher.withdraw()
+
+
+class MicroBatcher:
+    """Thread-safe; the batching thread starts on first use in each process (after a fork)."""
+
+    def __init__(self, predict_rows: Callable[[list[dict]], np.ndarray], config: BatchingConfig):
+        self._predict_rows = predict_rows
+        self._max_rows = config.max_rows
+        self._max_wait = config.max_wait_ms / 1000
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._queue: deque[_Job] = deque()
+        self._arriving = 0  # requests between announce() and submit()
+        self._local = threading.local()
+        self._owner_pid: int | None = None
+        self.batches = 0  # model calls made, for tests and metrics
+
+    def announce(self) -> None:
+        """This thread's request has started and will probably submit rows: a batch may wait for it."""
+        with self._lock:
+            self._arriving += 1
+        self._local.announced = True
+
+    def withdraw(self) -> None:
+        """This thread's request is over; if it never submitted (bad input), stop waiting for it."""
+        if getattr(self._local, "announced", False):
+            self._local.announced = False
+            with self._lock:
+                self._arriving -= 1
+                self._ready.notify()
+
+    def submit(self, rows: Sequence[dict]) -> np.ndarray:
+        """Predict `rows` as part of a batch; returns exactly their predictions, or raises their error."""
+        job = _Job(rows)
+        announced = getattr(self._local, "announced", False)
+        self._local.announced = False
+        with self._lock:
+            self._ensure_thread()
+            if announced:
+                self._arriving -= 1
+            self._queue.append(job)
+            self._ready.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _ensure_thread(self) -> None:
+        if self._owner_pid != os.getpid():
+            # Threads do not survive fork(): each gunicorn worker starts its own.
+            self._owner_pid = os.getpid()
+            threading.Thread(target=self._run, name="micro-batcher", daemon=True).start()
+
+    def _next_batch(self) -> list[_Job]:
+        with self._lock:
+            while not self._queue:
+                self._ready.wait()
+            deadline = time.monotonic() + self._max_wait
+            while self._arriving and self._rows_queued() < self._max_rows:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._ready.wait(remaining)
+            batch, rows = [], 0
+            while self._queue and (not batch or rows + len(self._queue[0].rows) <= self._max_rows):
+                job = self._queue.popleft()
+                batch.append(job)
+                rows += len(job.rows)
+            return batch
+
+    def _rows_queued(self) -> int:
+        return sum(len(job.rows) for job in self._queue)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            self.batches += 1
+            try:
+                values = self._predict_rows([row for job in batch for row in job.rows])
+                start = 0
+                for job in batch:
+                    job.result = values[start : start + len(job.rows)]
+                    start += len(job.rows)
+            except Exception:
+                # One request's rows must not fail the others: retry each request on its own.
+                for job in batch:
+                    try:
+                        job.result = self._predict_rows(list(job.rows))
+                    except Exception as error:
+                        job.error = error
+            for job in batch:
+                job.done.set()

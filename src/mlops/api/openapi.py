@@ -1,0 +1,206 @@
+"""The OpenAPI document, generated from the model's feature schema (the one request validation uses)."""
+
+from __future__ import annotations
+
+import copy
+
+from mlops.schema import FeatureSchema
+
+_ERROR = {
+    "type": "object",
+    "required": ["error", "request_id"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["record", "field", "message"],
+                        "properties": {
+                            "record": {"type": ["integer", "null"], "description": "index in `records`"},
+                            "field": {"type": ["string", "null"]},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "request_id": {"type": ["string", "null"]},
+    },
+}
+
+
+def _json(schema_ref: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+
+
+def _error(description: str) -> dict:
+    return _json("#/components/schemas/Error", description)
+
+
+def build_spec(schema: FeatureSchema, *, model_version: str, max_records: int, auth: bool) -> dict:
+    record = copy.deepcopy(schema.record_json_schema())
+    example = record.pop("example")
+    record.pop("title", None)
+    predict_errors = {
+        "400": _error("Malformed JSON, wrong shape, or invalid records (every problem listed in `details`)"),
+        "413": _error("Body larger than the configured limit"),
+        "415": _error("Content-Type is not application/json"),
+        "503": _error("Model not ready"),
+    }
+    if auth:
+        predict_errors["401"] = _error("Missing or wrong API key")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Model API",
+            "version": model_version,
+            "description": "Predictions from the model trained by this repository's DVC pipeline. "
+            "The request schema is the feature schema saved with the model.",
+        },
+        "paths": {
+            "/predict": {
+                "post": {
+                    "operationId": "predict",
+                    "summary": "Predict one record or a batch",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/Record"},
+                                        {"$ref": "#/components/schemas/Batch"},
+                                    ]
+                                },
+                                "examples": {
+                                    "one record": {"value": example},
+                                    "batch": {"value": {"records": [example, example]}},
+                                },
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Predictions, the model version and the request id",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "oneOf": [
+                                            {"$ref": "#/components/schemas/Prediction"},
+                                            {"$ref": "#/components/schemas/Predictions"},
+                                        ]
+                                    }
+                                }
+                            },
+                        },
+                        **predict_errors,
+                    },
+                    **({"security": [{"bearer": []}, {"apiKey": []}]} if auth else {}),
+                }
+            },
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness: the process answers",
+                    "responses": {"200": _json("#/components/schemas/Status", "Alive")},
+                }
+            },
+            "/ready": {
+                "get": {
+                    "operationId": "ready",
+                    "summary": "Readiness: model loaded and its self-check prediction succeeded",
+                    "responses": {
+                        "200": _json("#/components/schemas/Status", "Ready"),
+                        "503": _json("#/components/schemas/Status", "Not ready, with the reason"),
+                    },
+                }
+            },
+            "/metadata": {
+                "get": {
+                    "operationId": "metadata",
+                    "summary": "Commit, model and data hashes, params, metrics, MLflow run, schema, build time",
+                    "responses": {"200": _json("#/components/schemas/Metadata", "Metadata")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics (all workers)",
+                    "responses": {"200": {"description": "Exposition format", "content": {"text/plain": {}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Record": record,
+                "Batch": {
+                    "type": "object",
+                    "required": ["records"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "records": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": max_records,
+                            "items": {"$ref": "#/components/schemas/Record"},
+                        }
+                    },
+                },
+                "Prediction": {
+                    "type": "object",
+                    "required": ["prediction", "model_version", "request_id"],
+                    "properties": {
+                        "prediction": {"type": "number"},
+                        "model_version": {"type": "string"},
+                        "request_id": {"type": "string"},
+                    },
+                },
+                "Predictions": {
+                    "type": "object",
+                    "required": ["predictions", "model_version", "request_id"],
+                    "properties": {
+                        "predictions": {"type": "array", "items": {"type": "number"}},
+                        "model_version": {"type": "string"},
+                        "request_id": {"type": "string"},
+                    },
+                },
+                "Status": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
+                },
+                "Metadata": {
+                    "type": "object",
+                    "required": ["commit", "model", "data", "params", "schema"],
+                    "properties": {
+                        "commit": {"type": "string"},
+                        "build_time": {"type": ["string", "null"]},
+                        "model": {"type": "object"},
+                        "data": {"type": "object"},
+                        "params": {"type": "object"},
+                        "metrics": {"type": ["object", "null"]},
+                        "mlflow": {"type": ["object", "null"]},
+                        "schema": {"type": "object"},
+                    },
+                },
+                "Error": _ERROR,
+            },
+            **(
+                {
+                    "securitySchemes": {
+                        "bearer": {"type": "http", "scheme": "bearer"},
+                        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    }
+                }
+                if auth
+                else {}
+            ),
+        },
+    }

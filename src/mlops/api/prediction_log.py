@@ -1,0 +1,74 @@
+"""One JSON line per predicted record, to stdout and optionally a file (monitoring reads it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+EVENT = "prediction"
+
+
+class PredictionLog:
+    def __init__(self, stream: TextIO | None = sys.stdout, path: Path | None = None):
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self.path = path
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # O_APPEND: every worker process appends whole lines to the same file.
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(
+        self, *, request_id: str, model_version: str, records: list[dict], predictions: list[float], latency_ms: float
+    ) -> None:
+        timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        lines = "".join(
+            json.dumps(
+                {
+                    "event": EVENT,
+                    "ts": timestamp,
+                    "request_id": request_id,
+                    "model_version": model_version,
+                    "index": index,
+                    "inputs": record,
+                    "prediction": prediction,
+                    "latency_ms": round(latency_ms, 3),
+                },
+                allow_nan=False,
+            )
+            + "\n"
+            for index, (record, prediction) in enumerate(zip(records, predictions, strict=True))
+        )
+        with self._lock:
+            if self._stream is not None:
+                self._stream.write(lines)
+                self._stream.flush()
+            if self._fd is not None:
+                os.write(self._fd, lines.encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """The prediction events of a log that may also hold other lines (access log, errors)."""
+    events = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith("{"):
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == EVENT:
+                events.append(event)
+    return events

@@ -1,0 +1,80 @@
+"""Prometheus metrics, correct under several gunicorn workers (prometheus_client multiprocess mode).
+
+gunicorn's config sets PROMETHEUS_MULTIPROC_DIR before the app is imported; each worker then
+writes its samples to files there and /metrics aggregates every worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Telemetry:
+    """The service's metrics, in a registry of their own (so tests can build many apps)."""
+
+    def __init__(self, *, model_version: str, commit: str, prediction_buckets: list[float]):
+        self.registry = CollectorRegistry()
+        labels = ("route", "method", "status")
+        self.requests = Counter("http_requests", "HTTP requests", labels, registry=self.registry)
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Histogram(
+            "model_prediction_value", "Predicted values", buckets=prediction_buckets, registry=self.registry
+        )
+        self.model_calls = Histogram(
+            "model_batch_rows", "Rows per model call (micro-batching)", buckets=BATCH_BUCKETS, registry=self.registry
+        )
+        self.model_info = Gauge(
+            "model_info",
+            "The model being served",
+            ("model_version", "commit"),
+            multiprocess_mode="max",
+            registry=self.registry,
+        )
+        self.model_info.labels(model_version=model_version, commit=commit).set(1)
+
+    def exposition(self) -> bytes:
+        if multiprocess_dir():
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def prediction_buckets(target: dict) -> list[float]:
+    """Histogram buckets at the training target's deciles, so the shape is comparable to training."""
+    edges = sorted({float(target["min"]), *map(float, target.get("deciles", [])), float(target["max"])})
+    return edges or [0.0]
+
+
+blueprint = Blueprint("telemetry", __name__)
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus exposition of every worker's metrics."""
+    telemetry: Telemetry = current_app.extensions["mlops"].telemetry
+    return Response(telemetry.exposition(), content_type=CONTENT_TYPE_LATEST)

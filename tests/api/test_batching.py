@@ -1,0 +1,172 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mlops.api.batching import AnnounceRequests, MicroBatcher
+from mlops.config import BatchingConfig
+
+
+class RecordingModel:
+    """Predicts row["x"] * 2; records every call; fails any call holding a row with x < 0."""
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.calls: list[int] = []
+        self.gate = gate
+
+    def __call__(self, rows):
+        if self.gate is not None:
+            assert self.gate.wait(30), "the test never opened the gate"
+        self.calls.append(len(rows))
+        if any(row["x"] < 0 for row in rows):
+            raise ValueError("negative x")
+        return np.array([row["x"] * 2.0 for row in rows])
+
+
+def wait_until(condition, timeout: float = 30) -> None:
+    """Poll `condition` (the test's own threads make it true soon); fail rather than hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
+def config(**changes) -> BatchingConfig:
+    return BatchingConfig(**{"enabled": True, "max_wait_ms": 2, "max_rows": 64, **changes})
+
+
+def submit_all(batcher: MicroBatcher, jobs: list[list[dict]]) -> list:
+    results: list = [None] * len(jobs)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = batcher.submit(jobs[index])
+        except Exception as error:  # collected for the assertion
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows():
+    gate = threading.Event()
+    model = RecordingModel(gate)
+    batcher = MicroBatcher(model, config())
+    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],))
+    first.start()  # occupies the batching thread (blocked on the gate)
+    jobs = [[{"x": i}, {"x": i + 0.5}] for i in range(1, 21)]
+    threads_done: list = []
+    collector = threading.Thread(target=lambda: threads_done.append(submit_all(batcher, jobs)))
+    collector.start()
+    wait_until(lambda: sum(len(job.rows) for job in list(batcher._queue)) == 40)
+    gate.set()
+    collector.join(10)
+    first.join(10)
+    results = threads_done[0]
+    for job, result in zip(jobs, results, strict=True):
+        np.testing.assert_array_equal(result, [row["x"] * 2 for row in job])
+    assert model.calls == [1, 40]  # the 20 waiting requests went in one call
+
+
+def test_max_rows_splits_batches_but_never_a_request():
+    gate = threading.Event()
+    model = RecordingModel(gate)
+    batcher = MicroBatcher(model, config(max_rows=5))
+    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],))
+    first.start()
+    jobs = [[{"x": 1}] * 3, [{"x": 2}] * 3, [{"x": 3}] * 7]
+    done: list = []
+    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)))
+    collector.start()
+    wait_until(lambda: len(batcher._queue) == 3)
+    gate.set()
+    collector.join(10)
+    assert sorted(model.calls[1:]) == [3, 3, 7]
+    assert [len(result) for result in done[0]] == [3, 3, 7]
+
+
+def test_one_bad_request_does_not_fail_the_others():
+    gate = threading.Event()
+    model = RecordingModel(gate)
+    batcher = MicroBatcher(model, config())
+    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],))
+    first.start()
+    jobs = [[{"x": 1}], [{"x": -1}], [{"x": 3}]]
+    done: list = []
+    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)))
+    collector.start()
+    wait_until(lambda: len(batcher._queue) == 3)
+    gate.set()
+    collector.join(10)
+    good_one, bad, good_three = done[0]
+    np.testing.assert_array_equal(good_one, [2.0])
+    assert isinstance(bad, ValueError)
+    np.testing.assert_array_equal(good_three, [6.0])
+
+
+def test_a_lone_request_never_waits(monkeypatch):
+    """With nothing else arriving, the batch is formed without a timed wait (no added latency)."""
+    batcher = MicroBatcher(RecordingModel(), config(max_wait_ms=100))
+    waits: list = []
+    original = batcher._ready.wait
+
+    def spy(timeout=None):
+        waits.append(timeout)
+        return original(timeout)
+
+    monkeypatch.setattr(batcher._ready, "wait", spy)
+    for x in range(3):
+        assert batcher.submit([{"x": x}])[0] == 2 * x
+    assert all(timeout is None for timeout in waits)  # only the idle wait for work, never a linger
+
+
+def test_a_batch_waits_for_announced_requests():
+    model = RecordingModel()
+    batcher = MicroBatcher(model, config(max_wait_ms=100))
+    arrived = threading.Event()
+
+    def late_request():
+        batcher.announce()
+        arrived.wait(5)
+        batcher.submit([{"x": 5}])
+
+    late = threading.Thread(target=late_request)
+    late.start()
+    wait_until(lambda: batcher._arriving == 1)
+    early = threading.Thread(target=batcher.submit, args=([{"x": 1}],))
+    early.start()
+    wait_until(lambda: len(batcher._queue) == 1)
+    arrived.set()
+    late.join(5)
+    early.join(5)
+    assert model.calls == [2]  # the early request waited for the announced one
+
+
+def test_withdraw_stops_the_wait():
+    batcher = MicroBatcher(RecordingModel(), config())
+    batcher.announce()
+    assert batcher._arriving == 1
+    batcher.withdraw()
+    batcher.withdraw()  # idempotent
+    assert batcher._arriving == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "announced"), [("POST", "/predict", True), ("GET", "/predict", False), ("POST", "/x", False)]
+)
+def test_middleware_announces_only_predictions(method, path, announced):
+    batcher = MicroBatcher(RecordingModel(), config())
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(batcher._arriving)
+        return [b""]
+
+    AnnounceRequests(app, batcher, "/predict")({"PATH_INFO": path, "REQUEST_METHOD": method}, None)
+    assert seen == [1 if announced else 0]
+    assert batcher._arriving == 0

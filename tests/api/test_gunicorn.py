@@ -1,0 +1,85 @@
+"""The API under a real gunicorn on 127.0.0.1, with the production config."""
+
+import json
+import signal
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from servers import gunicorn
+from test_predict import in_process, records_of
+from test_telemetry import sample
+
+pytestmark = pytest.mark.slow
+
+
+def post(url: str, payload: object, timeout: float = 30) -> dict:
+    request = urllib.request.Request(
+        f"{url}/predict", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def get(url: str, path: str) -> str:
+    with urllib.request.urlopen(f"{url}{path}", timeout=10) as response:
+        return response.read().decode()
+
+
+@pytest.fixture(scope="module")
+def two_workers(served):
+    with gunicorn(served[3], workers=2) as (url, _):
+        yield url
+
+
+def test_ready_and_predictions_equal_in_process(two_workers, served):
+    assert json.loads(get(two_workers, "/ready"))["status"] == "ready"
+    records = records_of(served, 10)
+    answers = [post(two_workers, record)["prediction"] for record in records]
+    np.testing.assert_allclose(answers, in_process(served, records))
+
+
+def test_concurrent_requests_each_get_their_own_answer(two_workers, served):
+    records = records_of(served, 96)
+    expected = in_process(served, records)
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda record: post(two_workers, record)["prediction"], records))
+    np.testing.assert_allclose(answers, expected)
+
+
+def test_metrics_add_up_across_workers(two_workers, served):
+    before = sample(get(two_workers, "/metrics"), "http_requests_total", route="/predict", status="200")
+    record = records_of(served, 1)[0]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: post(two_workers, record), range(40)))
+    after = sample(get(two_workers, "/metrics"), "http_requests_total", route="/predict", status="200")
+    assert after - before == 40
+
+
+def test_sigterm_under_load_drops_no_in_flight_request(served):
+    records = records_of(served, 1) * served[0].serve.max_records  # slow requests: full batches
+    with gunicorn(served[3], workers=1) as (url, process):
+        results: list = []
+        started = threading.Barrier(17)
+
+        def client() -> None:
+            started.wait()
+            try:
+                results.append(len(post(url, {"records": records}, timeout=60)["predictions"]))
+            except Exception as error:  # recorded for the assertion
+                results.append(error)
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        time.sleep(0.5)  # all 16 are in the worker by now (it has 32 threads)
+        process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(60)
+        assert process.wait(30) == 0
+    assert results == [len(records)] * 16
