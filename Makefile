@@ -77,3 +77,7 @@ mlflow-ui: setup ## Browse experiments in the local MLflow store on http://127.0
 .PHONY: clean
 clean: ## Remove environments, caches and pipeline outputs (not the data or MLflow runs)
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .coverage htmlcov artifacts model reports
+
+.PHONY: benchmark-serving
+benchmark-serving: setup ## Benchmark the API vs mlflow models serve; writes docs/benchmarks.md
+	python benchmarks/serving.py

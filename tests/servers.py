@@ -8,33 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from mlops.probe import wait_for
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_ready(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> float:
-    """Seconds until `url` answers 200; raises if the process dies or time runs out."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.02)
-    raise TimeoutError(f"{url} not ready after {timeout} s")
 
 
 @contextlib.contextmanager
@@ -61,7 +44,7 @@ def gunicorn(directory: Path, *, workers: int = 1, **env: str) -> Iterator[tuple
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(f"{url}/ready", process=process)
+        wait_for(f"{url}/ready", alive=lambda: process.poll() is None)
         yield url, process
     finally:
         if process.poll() is None:

@@ -1,0 +1,354 @@
+"""Serving benchmark: `mlflow models serve` (A) vs our API without (B) and with (C) micro-batching.
+
+    make benchmark-serving        (or: .venv/bin/python benchmarks/serving.py)
+
+Everything runs on 127.0.0.1 in one run, the three servers alternating round by round, under the
+same bounded closed-loop load. Our servers run from a serving-only environment built from
+uv.lock (what the container installs), with the Render defaults (WEB_CONCURRENCY=1). Results go
+to stdout and between the `serving` markers in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from mlops.bundle import load_bundle
+from mlops.config import load_config
+from mlops.prepare import read_frame
+from mlops.probe import wait_for
+from mlops.provenance import git_commit
+
+from load import LoadResult, run_load
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVING_ENV = ROOT / ".tools" / "serving-venv"
+SCENARIOS = [  # name, rows per request, concurrency, measured requests
+    ("1 row, c=1", 1, 1, 200),
+    ("1 row, c=8", 1, 8, 400),
+    ("1 row, c=32", 1, 32, 800),
+    ("100 rows, c=8", 100, 8, 100),
+]
+SERVERS = ("A", "B", "C")
+LABELS = {
+    "A": "A: mlflow models serve",
+    "B": "B: ours, batching off",
+    "C": "C: ours, batching on",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pss_mb(root_pid: int) -> float:
+    """Proportional set size summed over a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total_kb, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def build_serving_env() -> Path:
+    """The container's dependency set (no DVC, MLflow or test tools), from uv.lock."""
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(SERVING_ENV), "UV_COMPILE_BYTECODE": "1"}
+    uv = ROOT / ".tools" / "bin" / "uv"
+    command = [str(uv), "sync", "--locked", "--no-default-groups", "--no-editable", "--quiet"]
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    return SERVING_ENV / "bin" / "python"
+
+
+def save_mlflow_copy(directory: Path) -> Path:
+    """The same fitted pipeline, saved as an MLflow model (what `mlflow models serve` loads)."""
+    import mlflow.sklearn
+    import skops.io
+
+    config = load_config(ROOT / "params.yaml")
+    bundle = load_bundle(ROOT / config.paths.model, ROOT / config.paths.metadata)
+    path = directory / "mlflow-model"
+    mlflow.sklearn.save_model(
+        bundle.pipeline,
+        str(path),
+        code_paths=[str(ROOT / "src" / "mlops")],
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(bundle.pipeline)),
+    )
+    return path
+
+
+class Server:
+    def __init__(self, name: str, command: list[str], env: dict, ready_path: str, predict_path: str, wrap, log: Path):
+        self.name, self.command, self.env = name, command, env
+        self.ready_path, self.predict_path, self.wrap, self.log = ready_path, predict_path, wrap, log
+        self.port = int(env["PORT"])
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        """Seconds from process start to the first 200 on the readiness endpoint."""
+        with open(self.log, "a") as log:
+            started = time.monotonic()
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_for(f"http://127.0.0.1:{self.port}{self.ready_path}", timeout=120, interval=0.02, alive=self.alive)
+        return time.monotonic() - started
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def make_servers(workdir: Path, serving_python: Path, mlflow_model: Path) -> dict[str, Server]:
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("PROMETHEUS_", "OMP_"))}
+    batching_off = workdir / "params-batching-off.yaml"
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["serve"]["batching"]["enabled"] = False
+    batching_off.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def ours(name: str, params_file: Path) -> Server:
+        port = str(free_port())
+        env = {**base, "HOST": "127.0.0.1", "PORT": port, "PARAMS_FILE": str(params_file), "WEB_CONCURRENCY": "1"}
+        command = [str(serving_python), "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"]
+        return Server(
+            name,
+            command,
+            env,
+            "/ready",
+            "/predict",
+            lambda rows: rows[0] if len(rows) == 1 else {"records": rows},
+            workdir / f"{name}.log",
+        )
+
+    port = str(free_port())
+    mlflow_command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        str(mlflow_model),
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+    ]
+    mlflow_env = {**base, "PORT": port, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return {
+        "A": Server(
+            "A",
+            mlflow_command,
+            mlflow_env,
+            "/ping",
+            "/invocations",
+            lambda rows: {"dataframe_records": rows},
+            workdir / "A.log",
+        ),
+        "B": ours("B", batching_off),
+        "C": ours("C", ROOT / "params.yaml"),
+    }
+
+
+def measure(server: Server, records: list[dict], scale: float) -> dict:
+    result: dict = {"cold_start_s": server.start()}
+    try:
+        for name, rows, concurrency, requests in SCENARIOS:
+            body = json.dumps(server.wrap(records[:rows])).encode()
+            load: LoadResult = run_load(
+                "127.0.0.1",
+                server.port,
+                server.predict_path,
+                body,
+                concurrency=concurrency,
+                requests=max(concurrency, int(requests * scale)),
+                warmup=2 * concurrency,
+            )
+            result[name] = load.summary()
+        result["pss_mb"] = pss_mb(server.process.pid)
+    finally:
+        server.stop()
+    return result
+
+
+def median_of(rounds: list[dict], key: str, field: str | None = None) -> float:
+    values = [r[key][field] if field else r[key] for r in rounds]
+    return statistics.median(values)
+
+
+def summarize(results: dict[str, list[dict]], floor: dict) -> tuple[list[str], list[tuple[str, float, str, bool]]]:
+    lines = ["| server | scenario | req/s | p50 ms | p99 ms | errors |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for server in SERVERS:
+        for name, *_ in SCENARIOS:
+            rps = median_of(results[server], name, "rps")
+            p50 = median_of(results[server], name, "p50_ms")
+            p99 = median_of(results[server], name, "p99_ms")
+            errors = sum(r[name]["errors"] for r in results[server])
+            lines.append(f"| {LABELS[server]} | {name} | {rps:,.1f} | {p50:,.1f} | {p99:,.1f} | {errors} |")
+    lines += ["", "| server | cold start (s) | PSS after load (MB) |", "| --- | ---: | ---: |"]
+    for server in SERVERS:
+        cold = median_of(results[server], "cold_start_s")
+        pss = max(r["pss_mb"] for r in results[server])
+        lines.append(f"| {LABELS[server]} | {cold:.2f} | {pss:,.0f} |")
+
+    rps = {s: median_of(results[s], "1 row, c=32", "rps") for s in SERVERS}
+    c_p99 = median_of(results["C"], "1 row, c=32", "p99_ms")
+    c_p50_one = median_of(results["C"], "1 row, c=1", "p50_ms")
+    per_row_ms = 1000 / (median_of(results["C"], "100 rows, c=8", "rps") * 100)
+    cold = max(median_of(results[s], "cold_start_s") for s in ("B", "C"))
+    pss = max(max(r["pss_mb"] for r in results[s]) for s in ("B", "C"))
+    targets = [
+        ("c=32, 1 row: C / A requests/s", rps["C"] / rps["A"], ">= 10", rps["C"] >= 10 * rps["A"]),
+        ("c=32, 1 row: C / B requests/s", rps["C"] / rps["B"], ">= 2.5", rps["C"] >= 2.5 * rps["B"]),
+        ("c=32, 1 row: C p99 (ms)", c_p99, "<= 150", c_p99 <= 150),
+        (
+            "c=1: C p50 / in-process 1-row predict",
+            c_p50_one / floor["one_row_ms"],
+            "<= 1.3",
+            c_p50_one <= 1.3 * floor["one_row_ms"],
+        ),
+        (
+            "100-row batches: C per-row cost / in-process per-row",
+            per_row_ms / (floor["hundred_rows_ms"] / 100),
+            "<= 1.3",
+            per_row_ms <= 1.3 * floor["hundred_rows_ms"] / 100,
+        ),
+        ("cold start, ours (s)", cold, "<= 3", cold <= 3),
+        ("PSS, ours with Render defaults (MB)", pss, "<= 250", pss <= 250),
+    ]
+    return lines, targets
+
+
+def write_docs(path: Path, section: str) -> None:
+    begin, end = "<!-- serving:begin -->", "<!-- serving:end -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every scenario's request count")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+
+    config = load_config(ROOT / "params.yaml")
+    test = read_frame(ROOT / config.paths.test, config.data)
+    records = json.loads(test[list(config.data.features)].head(100).to_json(orient="records"))
+    print("building the serving-only environment ...", flush=True)
+    serving_python = build_serving_env()
+    floor = json.loads(
+        subprocess.run(
+            [str(serving_python), str(ROOT / "benchmarks" / "floor.py"), str(ROOT / "params.yaml")],
+            input=json.dumps(records),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+    )
+    print(f"in-process floor: {floor}", flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    try:
+        servers = make_servers(workdir, serving_python, save_mlflow_copy(workdir))
+        results: dict[str, list[dict]] = {name: [] for name in SERVERS}
+        for round_index in range(args.rounds):
+            order = SERVERS[round_index % 3 :] + SERVERS[: round_index % 3]
+            for name in order:
+                print(f"round {round_index + 1}/{args.rounds}: {LABELS[name]} ...", flush=True)
+                results[name].append(measure(servers[name], records, args.scale))
+                print(json.dumps(results[name][-1]), flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    lines, targets = summarize(results, floor)
+    target_lines = ["| target | measured | limit | met |", "| --- | ---: | --- | --- |"]
+    target_lines += [
+        f"| {name} | {value:.2f} | {limit} | {'yes' if ok else '**no**'} |" for name, value, limit, ok in targets
+    ]
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    section = "\n".join(
+        [
+            "## Serving: ours vs `mlflow models serve`",
+            "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}`"
+            f" on {os.cpu_count()} cores ({cpu}),",
+            f"Python {platform.python_version()}, {args.rounds} rounds alternating A, B, C (medians shown). Reproduce:",
+            "",
+            "```bash",
+            "make pipeline && make benchmark-serving",
+            "```",
+            "",
+            "Load: closed loop (each connection sends its next request when the answer arrives), keep-alive,",
+            "from one asyncio process on the same machine. A serves an MLflow-saved copy of the same fitted",
+            "pipeline (`--env-manager local`, MLflow's defaults); B and C are gunicorn with this repository's",
+            "config (1 worker, 32 threads, one OpenMP thread) from the serving-only environment.",
+            "",
+            f"In-process floor (serving environment, one OpenMP thread): 1-row predict {floor['one_row_ms']:.2f} ms,"
+            f" 100-row predict {floor['hundred_rows_ms']:.2f} ms.",
+            "",
+            *lines,
+            "",
+            "### Targets",
+            "",
+            *target_lines,
+        ]
+    )
+    print(section)
+    write_docs(args.docs, section)
+    return 0 if all(ok for *_, ok in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Polling an HTTP endpoint until it answers as expected: readiness checks and deploy verification.
+
+Standard library only, so every environment (serving image, CI runner, tests) can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None  # None: no HTTP answer at all (refused, timed out, DNS)
+    body: bytes
+    error: str | None = None
+
+    def json(self) -> object:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def request(
+    url: str, *, method: str = "GET", data: bytes | None = None, headers: dict | None = None, timeout: float = 10
+) -> Answer:
+    """One HTTP request; errors become an Answer instead of an exception."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 (scheme checked)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
+            return Answer(response.status, response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, error.read())
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return Answer(None, b"", f"{type(reason).__name__}: {reason}")
+
+
+def wait_for(
+    url: str,
+    *,
+    accept: Callable[[Answer], bool] = lambda answer: answer.status == 200,
+    timeout: float = 60,
+    interval: float = 0.05,
+    alive: Callable[[], bool] = lambda: True,
+    headers: dict | None = None,
+) -> tuple[float, Answer]:
+    """Poll `url` until `accept(answer)`; return the seconds it took and that answer.
+
+    Raises TimeoutError with the last answer seen, or RuntimeError when `alive()` turns false
+    (the process behind the URL died).
+    """
+    started = time.monotonic()
+    last = Answer(None, b"", "not polled yet")
+    while True:
+        if not alive():
+            raise RuntimeError(f"{url}: the server exited before it answered as expected")
+        last = request(url, timeout=min(10.0, max(1.0, timeout)), headers=headers)
+        if accept(last):
+            return time.monotonic() - started, last
+        if time.monotonic() - started >= timeout:
+            seen = last.error or f"HTTP {last.status}: {last.body[:200].decode(errors='replace')}"
+            raise TimeoutError(f"{url}: not as expected after {timeout:.0f} s (last answer: {seen})")
+        time.sleep(interval)
