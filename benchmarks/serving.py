@@ -84,7 +84,17 @@ def build_serving_env() -> Path:
     """The container's dependency set (no DVC, MLflow or test tools), from uv.lock."""
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(SERVING_ENV), "UV_COMPILE_BYTECODE": "1"}
     uv = ROOT / ".tools" / "bin" / "uv"
-    command = [str(uv), "sync", "--locked", "--no-default-groups", "--no-editable", "--quiet"]
+    # --reinstall-package: a non-editable install is otherwise not refreshed when only src/ changed.
+    command = [
+        str(uv),
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        "--no-editable",
+        "--reinstall-package",
+        "mlops-template",
+        "--quiet",
+    ]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return SERVING_ENV / "bin" / "python"
 

@@ -3,17 +3,17 @@ import pandas as pd
 import pytest
 
 from mlops.config import ConfigError, parse_config
-from mlops.features import FeatureEngineer, build_pipeline, make_estimator
+from mlops.features import FeatureEngineer, SelectColumns, build_pipeline, make_estimator
 
 from conftest import params_in
 
 
 def test_engineer_adds_ratios_and_rotations():
     frame = pd.DataFrame({"a": [2.0, 3.0, 1.0], "b": [4.0, 0.0, np.nan], "x": [1.0, 0.0, 2.0], "y": [0.0, 1.0, 2.0]})
-    engineer = FeatureEngineer(ratios={"a_per_b": ["a", "b"]}, rotations={"x": "x", "y": "y", "degrees": [90, 45]}).fit(
-        frame
-    )
-    out = pd.DataFrame(engineer.transform(frame), columns=engineer.get_feature_names_out())
+    engineer = FeatureEngineer(
+        columns=list(frame.columns), ratios={"a_per_b": ["a", "b"]}, rotations={"x": "x", "y": "y", "degrees": [90, 45]}
+    ).fit(frame.to_numpy())
+    out = pd.DataFrame(engineer.transform(frame.to_numpy(dtype=object)), columns=engineer.get_feature_names_out())
     assert list(out.columns) == ["a", "b", "x", "y", "a_per_b", "rotated_90", "rotated_45"]
     pd.testing.assert_frame_equal(out[["a", "b", "x", "y"]], frame)
     assert out["a_per_b"].iloc[0] == 0.5
@@ -24,17 +24,26 @@ def test_engineer_adds_ratios_and_rotations():
 
 
 def test_engineer_turns_overflow_into_missing():
-    frame = pd.DataFrame({"a": [1e308, 1.0], "b": [1e-308, 2.0]})
-    out = FeatureEngineer(ratios={"r": ["a", "b"]}).fit(frame).transform(frame)
+    values = np.array([[1e308, 1e-308], [1.0, 2.0]])
+    out = FeatureEngineer(columns=["a", "b"], ratios={"r": ["a", "b"]}).fit(values).transform(values)
     assert np.isnan(out[0, 2])
     assert out[1, 2] == 0.5
 
 
 def test_engineer_without_features_passes_numbers_through():
-    frame = pd.DataFrame({"a": [1.0, 2.0]})
-    engineer = FeatureEngineer().fit(frame)
-    np.testing.assert_array_equal(engineer.transform(frame), [[1.0], [2.0]])
+    values = np.array([[1.0], [2.0]])
+    engineer = FeatureEngineer(columns=["a"]).fit(values)
+    np.testing.assert_array_equal(engineer.transform(values), values)
     assert list(engineer.get_feature_names_out()) == ["a"]
+
+
+def test_select_columns_orders_and_checks():
+    frame = pd.DataFrame({"b": [1.0], "a": ["x"], "extra": [0]})
+    selector = SelectColumns(["a", "b"]).fit(frame)
+    assert selector.transform(frame).tolist() == [["x", 1.0]]
+    assert list(selector.get_feature_names_out()) == ["a", "b"]
+    with pytest.raises(ValueError, match="missing column"):
+        SelectColumns(["a", "c"]).fit(frame)
 
 
 def test_pipeline_handles_missing_values_and_unseen_categories(trained):
@@ -49,7 +58,7 @@ def test_pipeline_handles_missing_values_and_unseen_categories(trained):
 
 def test_one_hot_columns_follow_training_categories(trained):
     _, result, train, _ = trained
-    names = list(result.pipeline[0].get_feature_names_out())
+    names = list(result.pipeline[:-1].get_feature_names_out())
     categories = sorted(train["ocean_proximity"].unique())
     assert [n for n in names if n.startswith("ocean_proximity_")] == [f"ocean_proximity_{c}" for c in categories]
     assert {"rooms_per_household", "rotated_45"} <= set(names)

@@ -57,3 +57,14 @@ def test_request_reports_connection_errors():
     assert answer.status is None
     assert "refused" in answer.error.lower()
     assert answer.json() is None
+
+
+def test_cli_exit_code_follows_the_answer(server, monkeypatch, capsys):
+    from mlops.probe import main
+
+    Flipping.polls = 10
+    assert main([f"{server}/ready"]) == 0
+    assert main([f"{server}/missing"]) == 1
+    monkeypatch.setenv("PORT", "9")
+    assert main([]) == 1
+    assert "unhealthy: http://127.0.0.1:9/health" in capsys.readouterr().err

@@ -17,17 +17,42 @@ from sklearn.utils import all_estimators
 from mlops.config import Config, ConfigError, FeaturesConfig, ModelConfig
 
 
-class FeatureEngineer(TransformerMixin, BaseEstimator):
-    """Numeric columns in, the same columns plus ratios (numerator / denominator) and coordinates
-    rotated by a few angles out, as one float array (the rest of the numeric branch is numpy)."""
+class SelectColumns(TransformerMixin, BaseEstimator):
+    """A frame in, its named columns as one object array out.
 
-    def __init__(self, ratios: dict | None = None, rotations: dict | None = None):
+    Everything after this step indexes columns by position: the same result as selecting by
+    name, without pandas' per-call overhead (about a third of a small prediction's cost).
+    """
+
+    def __init__(self, columns: list[str] | None = None):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y=None) -> SelectColumns:  # noqa: N803 (sklearn's name)
+        missing = sorted(set(self.columns) - set(X.columns))
+        if missing:
+            raise ValueError(f"missing column(s): {', '.join(missing)}")
+        self.feature_names_in_ = np.asarray(self.columns, dtype=object)
+        self.n_features_in_ = len(self.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        return X[self.columns].to_numpy(dtype=object)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(self.columns, dtype=object)
+
+
+class FeatureEngineer(TransformerMixin, BaseEstimator):
+    """The numeric columns (in `columns` order) in; the same plus ratios (numerator / denominator)
+    and coordinates rotated by a few angles out, as one float array."""
+
+    def __init__(self, columns: list[str] | None = None, ratios: dict | None = None, rotations: dict | None = None):
+        self.columns = columns
         self.ratios = ratios
         self.rotations = rotations
 
-    def fit(self, X: pd.DataFrame, y=None) -> FeatureEngineer:  # noqa: N803 (sklearn's name)
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+    def fit(self, X, y=None) -> FeatureEngineer:  # noqa: N803 (sklearn's name)
+        self.n_features_in_ = len(self.columns)
         return self
 
     def added_columns(self) -> list[str]:
@@ -36,24 +61,25 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             names += [f"rotated_{degrees:g}" for degrees in self.rotations["degrees"]]
         return names
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        columns = {name: X[name].to_numpy(dtype=float) for name in self.feature_names_in_}
+    def transform(self, X) -> np.ndarray:  # noqa: N803
+        values = np.asarray(X, dtype=float)
+        column = {name: values[:, i] for i, name in enumerate(self.columns)}
         added = []
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for numerator, denominator in (self.ratios or {}).values():
-                added.append(columns[numerator] / columns[denominator])
+                added.append(column[numerator] / column[denominator])
             if self.rotations:
-                x, y = columns[self.rotations["x"]], columns[self.rotations["y"]]
+                x, y = column[self.rotations["x"]], column[self.rotations["y"]]
                 for degrees in self.rotations["degrees"]:
                     angle = np.deg2rad(degrees)
                     added.append(x * np.cos(angle) + y * np.sin(angle))
-        out = np.column_stack([*columns.values(), *added])
+        out = np.column_stack([values, *added]) if added else values
         # A zero denominator or an overflow gives missing (imputed next), never infinite.
         out[np.isinf(out)] = np.nan
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        return np.asarray([*self.feature_names_in_, *self.added_columns()], dtype=object)
+        return np.asarray([*self.columns, *self.added_columns()], dtype=object)
 
 
 def regressor_families() -> dict[str, type]:
@@ -74,19 +100,23 @@ def make_estimator(model: ModelConfig):
     return estimator_class(**model.params)
 
 
-def make_engineer(features: FeaturesConfig) -> FeatureEngineer:
+def make_engineer(numeric: list[str], features: FeaturesConfig) -> FeatureEngineer:
     rotations = features.rotations.model_dump() if features.rotations else None
-    return FeatureEngineer(ratios={k: list(v) for k, v in features.ratios.items()}, rotations=rotations)
+    return FeatureEngineer(
+        columns=numeric, ratios={k: list(v) for k, v in features.ratios.items()}, rotations=rotations
+    )
 
 
 def build_pipeline(config: Config) -> Pipeline:
-    """Unfitted pipeline: numbers -> engineer, impute, scale; categories -> impute, one-hot; -> model."""
+    """Unfitted pipeline: the feature columns -> numbers: engineer, impute, scale; categories:
+    impute, one-hot -> the model."""
     features = config.data.features
+    names = list(features)
     numeric = [name for name, spec in features.items() if spec.type == "numeric"]
     categorical = [name for name, spec in features.items() if spec.type == "categorical"]
     numeric_branch = Pipeline(
         [
-            ("engineer", make_engineer(config.features)),
+            ("engineer", make_engineer(numeric, config.features)),
             ("impute", SimpleImputer(strategy="median")),
             ("scale", StandardScaler()),
         ]
@@ -98,7 +128,12 @@ def build_pipeline(config: Config) -> Pipeline:
         ]
     )
     preprocess = ColumnTransformer(
-        [("numeric", numeric_branch, numeric), ("categorical", categorical_branch, categorical)],
+        [
+            ("numeric", numeric_branch, [names.index(name) for name in numeric]),
+            ("categorical", categorical_branch, [names.index(name) for name in categorical]),
+        ],
         verbose_feature_names_out=False,
     )
-    return Pipeline([("preprocess", preprocess), ("model", make_estimator(config.model))])
+    return Pipeline(
+        [("columns", SelectColumns(names)), ("preprocess", preprocess), ("model", make_estimator(config.model))]
+    )

@@ -69,3 +69,24 @@ def wait_for(
             seen = last.error or f"HTTP {last.status}: {last.body[:200].decode(errors='replace')}"
             raise TimeoutError(f"{url}: not as expected after {timeout:.0f} s (last answer: {seen})")
         time.sleep(interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mlops.probe [URL]`: exit 0 when URL answers 200 (the container HEALTHCHECK).
+
+    Default URL: http://127.0.0.1:$PORT/health. Standard library only: no curl in the image.
+    """
+    import os
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    url = args[0] if args else f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health"
+    answer = request(url, timeout=4)
+    if answer.status == 200:
+        return 0
+    print(f"unhealthy: {url}: {answer.error or f'HTTP {answer.status}'}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
