@@ -39,9 +39,10 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 setup: $(SYNCED) ## Create or update the dev environment (.venv) from uv.lock
 
 .PHONY: lint
-lint: setup ## Lint and check formatting (ruff)
+lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile)
 	ruff check .
 	ruff format --check .
+	hadolint Dockerfile
 
 .PHONY: format
 format: setup ## Fix lint and formatting in place (ruff)
@@ -108,5 +109,9 @@ docker-test: ## Build the image and smoke-test a running container (skipped with
 	IMAGE=$(IMAGE) pytest -m docker tests/docker --no-cov -p no:cacheprovider
 
 .PHONY: benchmark-serving
-benchmark-serving: setup ## Benchmark the API vs mlflow models serve; writes docs/benchmarks.md
+benchmark-serving: pipeline ## Benchmark the API vs mlflow models serve; writes docs/benchmarks.md
 	python benchmarks/serving.py
+
+.PHONY: benchmark-image
+benchmark-image: docker-build ## Image size, start time and memory; writes docs/benchmarks.md
+	IMAGE=$(IMAGE) PYTHON_IMAGE=$(PYTHON_IMAGE) python benchmarks/image.py

@@ -34,6 +34,7 @@ from mlops.probe import wait_for
 from mlops.provenance import git_commit
 
 from load import LoadResult, run_load
+from report import machine, memory_mb, process_tree, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING_ENV = ROOT / ".tools" / "serving-venv"
@@ -55,29 +56,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def pss_mb(root_pid: int) -> float:
-    """Proportional set size summed over a process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total_kb, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
 
 
 def build_serving_env() -> Path:
@@ -214,7 +192,7 @@ def measure(server: Server, records: list[dict], scale: float) -> dict:
                 warmup=2 * concurrency,
             )
             result[name] = load.summary()
-        result["pss_mb"] = pss_mb(server.process.pid)
+        result["pss_mb"] = memory_mb(process_tree(server.process.pid))["pss_mb"]
     finally:
         server.stop()
     return result
@@ -268,17 +246,6 @@ def summarize(results: dict[str, list[dict]], floor: dict) -> tuple[list[str], l
     return lines, targets
 
 
-def write_docs(path: Path, section: str) -> None:
-    begin, end = "<!-- serving:begin -->", "<!-- serving:end -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{section}\n{end}"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -320,20 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     target_lines += [
         f"| {name} | {value:.2f} | {limit} | {'yes' if ok else '**no**'} |" for name, value, limit, ok in targets
     ]
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "?",
-    )
     section = "\n".join(
         [
             "## Serving: ours vs `mlflow models serve`",
             "",
-            f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}`"
-            f" on {os.cpu_count()} cores ({cpu}),",
+            f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}` on {machine()},",
             f"Python {platform.python_version()}, {args.rounds} rounds alternating A, B, C (medians shown). Reproduce:",
             "",
             "```bash",
@@ -356,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(section)
-    write_docs(args.docs, section)
+    write_section(args.docs, "serving", section)
     return 0 if all(ok for *_, ok in targets) else 1
 
 

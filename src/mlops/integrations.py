@@ -1,0 +1,106 @@
+"""Which optional integrations are switched on, and how to switch on the others.
+
+Each one is on when its secret (an environment variable in CI) is set; nothing here prints a
+value. `python -m mlops.integrations` appends the table to $GITHUB_STEP_SUMMARY (or prints it).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOUD_SCHEMES = (
+    "s3://",
+    "gs://",
+    "gcs://",
+    "azure://",
+    "az://",
+    "oss://",
+    "hdfs://",
+    "webdavs://",
+    "https://",
+    "ssh://",
+)
+
+
+@dataclass(frozen=True)
+class Integration:
+    name: str
+    on: bool
+    detail: str  # what it does when on / how to switch it on when off
+
+
+def default_remote_url(dvc_dir: Path = Path(".dvc")) -> str | None:
+    """The URL of DVC's default remote (config.local overrides config), or None."""
+    parser = configparser.ConfigParser()
+    parser.read([dvc_dir / "config", dvc_dir / "config.local"])
+    sections = {name.strip("'\" ").replace('"', ""): section for name, section in parser.items()}
+    name = sections.get("core", {}).get("remote")
+    remote = sections.get(f"remote {name}") if name else None
+    return remote.get("url") if remote else None
+
+
+def integrations(env: Mapping[str, str], remote_url: str | None) -> list[Integration]:
+    def has(*names: str) -> bool:
+        return all(env.get(name, "").strip() for name in names)
+
+    cloud = bool(remote_url) and remote_url.startswith(CLOUD_SCHEMES)
+    return [
+        Integration(
+            "DVC cloud remote",
+            cloud,
+            f"data and pipeline outputs in `{remote_url}`"
+            if cloud
+            else "data comes from the in-repo demo remote; to use a bucket run `dvc remote add --default --force "
+            "storage s3://<bucket>/<path>`, commit `.dvc/config` and add the credentials as secrets "
+            "(`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`; see docs/data.md)",
+        ),
+        Integration(
+            "MLflow server",
+            has("MLFLOW_TRACKING_URI"),
+            "runs are logged to the `MLFLOW_TRACKING_URI` server and linked from the PR report"
+            if has("MLFLOW_TRACKING_URI")
+            else "runs go to a throwaway local store; set the `MLFLOW_TRACKING_URI` secret (and "
+            "`MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD` if it needs them)",
+        ),
+        Integration(
+            "Render deploy",
+            has("RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL"),
+            "merges to main deploy the pushed image to Render and verify it live"
+            if has("RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL")
+            else "images are built but not deployed; create the service from render.yaml, then set the "
+            "`RENDER_DEPLOY_HOOK_URL` (service → Settings → Deploy Hook) and `RENDER_SERVICE_URL` "
+            "(https://<name>.onrender.com) secrets",
+        ),
+        Integration(
+            "API key",
+            has("API_KEY"),
+            "`/predict` requires the key; the deploy smoke test sends it"
+            if has("API_KEY")
+            else "`/predict` is open; set the `API_KEY` secret here and the same `API_KEY` in Render's dashboard",
+        ),
+    ]
+
+
+def summary(items: list[Integration]) -> str:
+    lines = ["### Integrations", "", "| integration | status | |", "| --- | --- | --- |"]
+    lines += [f"| {item.name} | {'on' if item.on else 'off'} | {item.detail} |" for item in items]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    text = summary(integrations(os.environ, default_remote_url()))
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

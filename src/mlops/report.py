@@ -1,0 +1,285 @@
+"""The pull-request report: this branch's pipeline results against its base branch's.
+
+`python -m mlops.report --base origin/main` (make ci-report) expects `dvc repro` to have run in
+the working tree. It reproduces the base branch in a temporary git worktree that shares DVC's
+cache (unchanged stages come back from DVC's run-cache instead of being retrained), then writes
+`report.md` with the metric deltas, the params diff, before/after figures, data and model hash
+changes and the quality-gate verdict. Exit code 1 when the gate fails (the report is written
+either way). CML posts report.md as the PR comment; CI also puts it in the job summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mlops import cli
+from mlops.bundle import read_run_record
+from mlops.metrics import HIGHER_IS_BETTER
+
+log = logging.getLogger(__name__)
+MARKER = "<!-- mlops-template: model report -->"
+
+
+@dataclass
+class Results:
+    """What one side (base or PR) produced."""
+
+    label: str
+    commit: str
+    params: dict
+    metrics: dict[str, float] | None = None
+    data_md5: str | None = None
+    train_sha256: str | None = None
+    model_version: str | None = None
+    run_url: str | None = None
+    figures: dict[str, Path] = field(default_factory=dict)
+    note: str | None = None  # why results are missing, when they are
+
+
+@dataclass(frozen=True)
+class Gate:
+    passed: bool
+    reasons: list[str]
+    source: str  # which branch's params.yaml set the thresholds
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def collect(root: Path, label: str, commit: str) -> Results:
+    """Read a working tree's params and pipeline outputs (after `dvc repro`)."""
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+    paths = {key: root / value for key, value in (params.get("paths") or {}).items()}
+    results = Results(label=label, commit=commit, params=params)
+    results.metrics = _read_json(paths["metrics"]) if "metrics" in paths else None
+    metadata = _read_json(paths["metadata"]) if "metadata" in paths else None
+    if metadata:
+        results.model_version = metadata.get("model", {}).get("version")
+        results.train_sha256 = metadata.get("data", {}).get("train_sha256")
+        if "run" in paths and results.model_version:
+            run = read_run_record(paths["run"], results.model_version) or {}
+            results.run_url = (run.get("mlflow") or {}).get("run_url")
+    data_dvc = yaml.safe_load((root / "data.dvc").read_text()) if (root / "data.dvc").exists() else None
+    if data_dvc:
+        results.data_md5 = data_dvc["outs"][0].get("md5")
+    figures_dir = paths.get("figures")
+    if figures_dir and figures_dir.is_dir():
+        results.figures = {path.name: path for path in sorted(figures_dir.glob("*.png"))}
+    if results.metrics is None:
+        results.note = "no metrics: the pipeline has not been reproduced here"
+    return results
+
+
+def reproduce_base(root: Path, ref: str, out: Path) -> Results:
+    """Check out `ref` in a temporary worktree, reproduce its pipeline, collect its results."""
+    try:
+        commit = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    except subprocess.CalledProcessError:
+        return Results(label=ref, commit="?", params={}, note=f"`{ref}` is not a git revision here")
+    workdir = Path(tempfile.mkdtemp(prefix="base-")) / "tree"
+    _git(root, "worktree", "add", "--detach", "--quiet", str(workdir), commit)
+    try:
+        if not (workdir / "dvc.yaml").exists():
+            return Results(label=ref, commit=commit, params={}, note=f"`{ref}` has no pipeline yet")
+        # One DVC cache for both trees: the base's unchanged stages are restored, not retrained.
+        (workdir / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {(root / '.dvc' / 'cache').resolve()}\n")
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(workdir / "src"),  # the base's code, not this branch's
+            # The base's rerun is not an experiment: keep it out of the team's tracking server.
+            "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+        }
+        log.info("reproducing %s (%s) in a worktree ...", ref, commit[:12])
+        for command in (["dvc", "pull", "--quiet", "data.dvc"], ["dvc", "repro", "--quiet"]):
+            done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                return Results(
+                    label=ref,
+                    commit=commit,
+                    params={},
+                    note=f"`{' '.join(command)}` failed on `{ref}`: {' / '.join(tail)}",
+                )
+        results = collect(workdir, ref, commit)
+        results.figures = _copy_figures(results.figures, out, "base")
+        return results
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(workdir)], cwd=root, capture_output=True, check=False
+        )
+        shutil.rmtree(workdir.parent, ignore_errors=True)
+
+
+def _copy_figures(figures: dict[str, Path], out: Path, prefix: str) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    copied = {}
+    for name, path in figures.items():
+        target = out / f"{prefix}-{name}"
+        shutil.copyfile(path, target)
+        copied[name] = target
+    return copied
+
+
+def flatten(params: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def params_diff(base: dict, current: dict) -> list[tuple[str, object, object]]:
+    """(key, base value, PR value) for every key that differs; None where a side lacks it."""
+    old, new = flatten(base), flatten(current)
+    return [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def quality_gate(base: Results, current: Results) -> Gate:
+    """Fail when RMSE is above the absolute limit or worse than base by more than the allowance.
+
+    Thresholds come from the base branch when it has them: a PR cannot loosen its own gate.
+    """
+    source, gate = (base.label, base.params.get("gate")) if base.params.get("gate") else (current.label, None)
+    gate = gate or current.params.get("gate") or {}
+    reasons: list[str] = []
+    if not current.metrics or "rmse" not in current.metrics:
+        return Gate(False, ["this branch produced no metrics"], source)
+    rmse = current.metrics["rmse"]
+    limit = gate.get("max_rmse")
+    if limit is not None and rmse > limit:
+        reasons.append(f"RMSE {rmse:,.0f} is above the limit {limit:,.0f}")
+    allowance = gate.get("max_rmse_increase_pct")
+    if allowance is not None and base.metrics and base.metrics.get("rmse"):
+        increase = 100 * (rmse - base.metrics["rmse"]) / base.metrics["rmse"]
+        if increase > allowance:
+            reasons.append(f"RMSE is {increase:.2f}% worse than {base.label} (allowed: {allowance}%)")
+    return Gate(not reasons, reasons, source)
+
+
+def _number(value: float | None, metric: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.4f}" if metric in {"r2", "mape"} or abs(value) < 10 else f"{value:,.0f}"
+
+
+def _metric_rows(base: Results, current: Results) -> list[str]:
+    rows = ["| metric | base | this PR | change | % |", "| --- | ---: | ---: | ---: | ---: |"]
+    names = list(HIGHER_IS_BETTER) + sorted(set(current.metrics or {}) - set(HIGHER_IS_BETTER))
+    for name in names:
+        old = (base.metrics or {}).get(name)
+        new = (current.metrics or {}).get(name)
+        if old is None or new is None:
+            rows.append(f"| {name} | {_number(old, name)} | {_number(new, name)} | | |")
+            continue
+        delta = new - old
+        pct = f"{100 * delta / abs(old):+.2f}%" if old else "-"
+        better = (delta > 0) == HIGHER_IS_BETTER.get(name, False)
+        mark = "" if delta == 0 else (" 🟢" if better else " 🔴")
+        sign = "+" if delta > 0 else ""
+        rows.append(
+            f"| {name} | {_number(old, name)} | {_number(new, name)} | {sign}{_number(delta, name)}{mark} | {pct} |"
+        )
+    return rows
+
+
+def _changed(old: str | None, new: str | None) -> str:
+    if old == new:
+        return f"unchanged (`{(new or '-')[:12]}`)"
+    return f"`{(old or '-')[:12]}` → `{(new or '-')[:12]}`"
+
+
+def render(base: Results, current: Results, gate: Gate, out: Path) -> str:
+    verdict = "✅ **Quality gate passed**" if gate.passed else "❌ **Quality gate failed**: " + "; ".join(gate.reasons)
+    lines = [
+        MARKER,
+        f"## Model report: `{current.label}` vs `{base.label}`",
+        "",
+        verdict,
+        f"<sub>thresholds from `{gate.source}`'s params.yaml (`gate`); base `{base.commit[:12]}`, "
+        f"this PR `{current.commit[:12]}`</sub>",
+        "",
+    ]
+    if base.note:
+        lines += [f"> Base results unavailable: {base.note}. Only the absolute limit applies.", ""]
+    lines += ["### Metrics (test split)", "", *_metric_rows(base, current), ""]
+    diff = params_diff(base.params, current.params) if base.params else []
+    lines += ["### Params", ""]
+    if diff:
+        lines += ["| key | base | this PR |", "| --- | --- | --- |"]
+        lines += [f"| `{key}` | `{old}` | `{new}` |" for key, old, new in diff]
+    else:
+        lines += ["No params changed." if base.params else "No base params to compare."]
+    lines += [
+        "",
+        "### Data and model",
+        "",
+        f"- raw data (data.dvc md5): {_changed(base.data_md5, current.data_md5)}",
+        f"- training split (sha256): {_changed(base.train_sha256, current.train_sha256)}",
+        f"- model version: {_changed(base.model_version, current.model_version)}",
+    ]
+    if current.run_url:
+        lines.append(f"- MLflow run: [{current.model_version}]({current.run_url})")
+    names = sorted(set(base.figures) | set(current.figures))
+    if names:
+        lines += ["", "### Figures", "", "| base | this PR |", "| --- | --- |"]
+        for name in names:
+            cells = [
+                f"![{side} {name}]({side_figures[name].relative_to(out)})" if name in side_figures else "-"
+                for side, side_figures in (("base", base.figures), ("PR", current.figures))
+            ]
+            lines.append(f"| {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + "\n"
+
+
+def build_report(root: Path, base_ref: str, out: Path) -> Gate:
+    """Write out/report.md (and the figures it shows) and out/gate.json; return the verdict."""
+    out.mkdir(parents=True, exist_ok=True)
+    current = collect(root, _git(root, "rev-parse", "--abbrev-ref", "HEAD"), _git(root, "rev-parse", "HEAD"))
+    current.figures = _copy_figures(current.figures, out, "pr")
+    base = reproduce_base(root, base_ref, out)
+    gate = quality_gate(base, current)
+    (out / "report.md").write_text(render(base, current, gate, out), encoding="utf-8")
+    (out / "gate.json").write_text(json.dumps({"passed": gate.passed, "reasons": gate.reasons}, indent=2) + "\n")
+    return gate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.parser(__doc__.splitlines()[0])
+    parser.add_argument("--base", default="origin/main", help="base revision to compare with (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("ci-report"), help="output directory (default: %(default)s)")
+    args = parser.parse_args(argv)
+    verdict: list[Gate] = []
+
+    def work() -> None:
+        gate = build_report(Path.cwd(), args.base, args.out)
+        verdict.append(gate)
+        log.info("wrote %s: gate %s", args.out / "report.md", "passed" if gate.passed else "FAILED")
+        for reason in gate.reasons:
+            log.info("  %s", reason)
+
+    code = cli.run("report", work)
+    return code or (0 if verdict and verdict[0].passed else 1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""The deploy script against a fake Render on 127.0.0.1 (a deploy hook and a service)."""
+
+import http.server
+import json
+import threading
+import urllib.parse
+from typing import ClassVar
+
+import pytest
+
+from mlops import deploy
+
+OLD, NEW = "a" * 40, "b" * 40
+HOOK_KEY = "s3cr3t-hook-key"
+
+
+class FakeRender(http.server.BaseHTTPRequestHandler):
+    """POST /deploy/srv-1?key=...&imgURL=... starts a deploy; /metadata reports the new commit
+    `flip_after` polls later; /predict answers like the API."""
+
+    state: ClassVar[dict] = {}
+
+    def do_POST(self):
+        url = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        state = type(self).state
+        if url.path == "/deploy/srv-1":
+            state["hooks"].append({"query": dict(urllib.parse.parse_qsl(url.query)), "method": "POST"})
+            self._reply(state["hook_status"], {"deploy": {"id": "dep-1"}})
+        elif url.path == "/predict":
+            state["predict_headers"].append(dict(self.headers))
+            state["predict_bodies"].append(json.loads(body))
+            self._reply(200, {"prediction": 123456.7, "model_version": "m1", "request_id": "r"})
+        else:
+            self._reply(404, {})
+
+    def do_GET(self):
+        state = type(self).state
+        if self.path == "/metadata":
+            state["polls"] += 1
+            live = state["serve_commit"] if state["hooks"] and state["polls"] > state["flip_after"] else OLD
+            schema = {"features": [{"name": "x", "typical": 1.5}, {"name": "c", "typical": "A"}]}
+            self._reply(200, {"commit": live, "model": {"version": "m1"}, "schema": schema})
+        else:
+            self._reply(404, {})
+
+    def _reply(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def render(monkeypatch):
+    FakeRender.state = {
+        "hooks": [], "polls": 0, "flip_after": 2, "serve_commit": NEW, "hook_status": 200,
+        "predict_headers": [], "predict_bodies": [],
+    }  # fmt: skip
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRender)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", f"{base}/deploy/srv-1?key={HOOK_KEY}")
+    monkeypatch.setenv("RENDER_SERVICE_URL", base + "/")
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    yield FakeRender.state
+    server.shutdown()
+
+
+IMAGE = "ghcr.io/owner/repo@sha256:" + "c" * 64
+
+
+def run(*extra: str) -> int:
+    return deploy.main(["--image", IMAGE, "--commit", NEW, "--interval", "0.01", "--timeout", "5", *extra])
+
+
+def test_success_sends_the_image_waits_for_the_commit_and_smoke_tests(render, capsys):
+    assert run() == 0
+    assert render["hooks"] == [{"query": {"key": HOOK_KEY, "imgURL": IMAGE}, "method": "POST"}]
+    assert render["polls"] == render["flip_after"] + 1
+    assert render["predict_bodies"] == [{"x": 1.5, "c": "A"}]
+    out = capsys.readouterr().out
+    assert f"serving commit {NEW[:12]}" in out
+    assert HOOK_KEY not in out  # the hook URL's key is a secret
+
+
+def test_api_key_is_sent_but_never_printed(render, monkeypatch, capsys):
+    monkeypatch.setenv("API_KEY", "k3y-value")
+    assert run() == 0
+    assert render["predict_headers"][0]["Authorization"] == "Bearer k3y-value"
+    assert "k3y-value" not in capsys.readouterr().out
+
+
+def test_wrong_commit_fails(render, capsys):
+    render["serve_commit"] = "d" * 40  # the service comes up, but on another commit
+    assert run("--timeout", "0.3") == 1
+    out = capsys.readouterr().out
+    assert f"did not report commit {NEW[:12]}" in out
+    assert f"last: commit {'d' * 12}" in out
+    assert render["predict_bodies"] == []
+
+
+def test_timeout_when_the_service_never_flips(render, capsys):
+    render["flip_after"] = 10**9
+    assert run("--timeout", "0.2") == 1
+    assert f"last: commit {OLD[:12]}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_hook_error_fails_without_leaking_the_hook_url(render, capsys, status):
+    render["hook_status"] = status
+    assert run() == 1
+    out = capsys.readouterr().out
+    assert f"deploy hook refused the deploy (HTTP {status})" in out
+    assert HOOK_KEY not in out
+    assert render["polls"] == 0
+
+
+def test_unreachable_service_is_reported(render, monkeypatch, capsys):
+    monkeypatch.setenv("RENDER_SERVICE_URL", "http://127.0.0.1:9")
+    assert run("--timeout", "0.1") == 1
+    assert "Connection refused" in capsys.readouterr().out
+
+
+def test_skips_and_says_what_to_set_without_secrets(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("RENDER_DEPLOY_HOOK_URL", raising=False)
+    monkeypatch.setenv("RENDER_SERVICE_URL", "https://x.onrender.com")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert run() == 0
+    assert "set the RENDER_DEPLOY_HOOK_URL and RENDER_SERVICE_URL secrets" in summary.read_text()
+
+
+def test_success_is_written_to_the_job_summary(render, monkeypatch, tmp_path):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert run() == 0
+    assert f"live at commit `{NEW[:12]}`" in summary.read_text()
+    assert HOOK_KEY not in summary.read_text()
+
+
+def test_hook_request_url_replaces_any_image():
+    url = deploy.hook_request_url("https://api.render.com/deploy/srv-1?key=k&imgURL=old", "ghcr.io/o/r:sha-1")
+    assert url == "https://api.render.com/deploy/srv-1?key=k&imgURL=ghcr.io%2Fo%2Fr%3Asha-1"
