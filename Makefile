@@ -23,7 +23,7 @@ export DO_NOT_TRACK := 1
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(UV):
 	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
@@ -67,10 +67,38 @@ PORT ?= 8000
 serve: setup ## Serve the trained model on http://127.0.0.1:8000 (gunicorn, as in the container)
 	HOST=127.0.0.1 PORT=$(PORT) gunicorn -c python:mlops.gunicorn_conf
 
+# CI's test job sets DOCKER_TESTS=0: its image job tests the exact image it pushes instead.
+DOCKER_TESTS ?= 1
 .PHONY: test
 test: lint ## Lint, the whole test suite with coverage, then docker-test (skipped without a daemon)
 	pytest -m "not docker"
-	@$(MAKE) docker-test
+	@if [ "$(DOCKER_TESTS)" != 0 ]; then $(MAKE) docker-test; fi
+
+# --- CI: the same targets the workflows call -------------------------------------------
+BASE ?= origin/main
+.PHONY: pipeline-check
+pipeline-check: data ## Fail when dvc.lock does not match what the code, params and data reproduce
+	python -m mlops.pipeline_check
+
+.PHONY: ci-report
+ci-report: pipeline ## Write ci-report/report.md (metrics, params, figures, gate) against BASE
+	python -m mlops.report --base $(BASE) --out ci-report
+
+.PHONY: ci
+ci: ## Rehearse CI locally: lint, tests, pipeline check, the PR report against main
+	$(MAKE) test
+	$(MAKE) pipeline-check
+	$(MAKE) ci-report BASE=main
+	@echo "==> the PR comment CI would post: ci-report/report.md"
+
+# Standard library only: these two run on a bare runner, without `make setup`.
+.PHONY: integrations
+integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are switched on
+	@PYTHONPATH=src $(PYTHON) -m mlops.integrations
+
+.PHONY: deploy
+deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
+	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$(IMAGE)" --commit "$(COMMIT)"
 
 .PHONY: mlflow-ui
 mlflow-ui: setup ## Browse experiments in the local MLflow store on http://127.0.0.1:5000
@@ -95,7 +123,7 @@ docker-build-args: ## Print the image's build arguments (KEY=VALUE), as CI passe
 	@echo "SOURCE=$$(git config --get remote.origin.url 2>/dev/null | sed -E 's#^git@github.com:#https://github.com/#; s#\.git$$##')"
 
 .PHONY: docker-build
-docker-build: pipeline ## Build the serving image ($(IMAGE)) with the trained model baked in
+docker-build: pipeline ## Build the serving image (IMAGE, default mlops-template:local) with the model baked in
 	docker build --network $(DOCKER_NETWORK) \
 	  $$($(MAKE) -s docker-build-args | sed 's/^/--build-arg /') \
 	  $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) \
@@ -106,6 +134,10 @@ docker-test: ## Build the image and smoke-test a running container (skipped with
 	@if ! docker info >/dev/null 2>&1; then \
 	  echo "docker-test: no Docker daemon reachable (DOCKER_HOST=$${DOCKER_HOST:-unset}); skipped"; exit 0; fi
 	@$(MAKE) docker-build
+	@$(MAKE) docker-smoke
+
+.PHONY: docker-smoke
+docker-smoke: setup ## Smoke-test an existing IMAGE (CI runs it on the exact image it pushes)
 	IMAGE=$(IMAGE) pytest -m docker tests/docker --no-cov -p no:cacheprovider
 
 .PHONY: benchmark-serving

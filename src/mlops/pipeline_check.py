@@ -10,12 +10,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import yaml
 
 from mlops import cli
 
 
-def lock_mismatches(status: dict) -> list[str]:
-    """One line per pipeline stage whose dependencies no longer match dvc.lock."""
+def produced_paths(lock_path: Path = Path("dvc.lock")) -> set[str]:
+    """Every output a stage of the pipeline produces, per dvc.lock."""
+    try:
+        lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
+    except OSError:
+        return set()
+    return {out["path"] for stage in (lock.get("stages") or {}).values() for out in stage.get("outs") or []}
+
+
+def lock_mismatches(status: dict, produced: set[str] = frozenset()) -> list[str]:
+    """One line per pipeline stage whose dependencies no longer match dvc.lock.
+
+    A dependency that is another stage's output and is merely absent (a fresh clone) is fine.
+    """
     problems = []
     for stage, entries in sorted(status.items()):
         if stage.endswith(".dvc"):
@@ -28,7 +43,7 @@ def lock_mismatches(status: dict) -> list[str]:
             for path, change in (entry.get("changed deps") or {}).items():
                 if isinstance(change, dict):  # params: {"model": "modified"}
                     changes += [f"params {key} {how}" for key, how in change.items()]
-                else:
+                elif not (change == "deleted" and path in produced):
                     changes.append(f"{path} {change}")
             if "changed command" in entry:
                 changes.append("command changed")
@@ -48,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.parser(__doc__.splitlines()[0]).parse_args(argv)
 
     def work() -> None:
-        problems = lock_mismatches(dvc_status())
+        problems = lock_mismatches(dvc_status(), produced_paths())
         if problems:
             raise cli.StageError(
                 "dvc.lock does not match what the code and params reproduce:\n  "
