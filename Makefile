@@ -38,11 +38,16 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 .PHONY: setup
 setup: $(SYNCED) ## Create or update the dev environment (.venv) from uv.lock
 
+# RENDER_SCHEMA: a local copy of Render's Blueprint JSON schema, to check render.yaml against it.
+RENDER_SCHEMA ?=
 .PHONY: lint
-lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile)
+lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile), workflows, YAML, render.yaml
 	ruff check .
 	ruff format --check .
 	hadolint Dockerfile
+	yamllint .github/workflows params.yaml dvc.yaml render.yaml
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(if $(RENDER_SCHEMA),check-jsonschema --schemafile $(RENDER_SCHEMA) render.yaml,@echo "render.yaml: structure checked by tests/test_render_blueprint.py (set RENDER_SCHEMA=<schema.json> to validate it too)")
 
 .PHONY: format
 format: setup ## Fix lint and formatting in place (ruff)

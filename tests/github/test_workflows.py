@@ -1,0 +1,137 @@
+"""The GitHub Actions workflows, parsed from YAML: triggers, job order, permissions, pinning, safety."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+SHA_PIN = re.compile(r"^\s*(?:-\s*)?uses:\s*[\w.-]+/[\w./-]+@[0-9a-f]{40}\s+#\s*v\d+(\.\d+){0,2}\s*$")
+
+
+def load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
+    return data
+
+
+def steps(workflow: dict):
+    for job_name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_name, step
+
+
+def make_targets() -> set[str]:
+    help_text = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return {line.split()[1] for line in help_text.splitlines() if line.strip().startswith("make ")}
+
+
+@pytest.fixture(scope="module")
+def ci():
+    return load(WORKFLOWS / "ci.yml")
+
+
+def test_the_expected_workflows_exist():
+    assert {path.name for path in FILES} >= {"ci.yml", "pr-comment.yml", "rollback.yml"}
+
+
+def test_ci_triggers_and_cancels_superseded_runs(ci):
+    assert ci["on"]["push"]["branches"] == ["main"]
+    assert "pull_request" in ci["on"]
+    assert ci["concurrency"]["cancel-in-progress"] is True
+
+
+def test_deploy_after_push_after_tests(ci):
+    jobs = ci["jobs"]
+    assert set(jobs["image"]["needs"]) == {"lint", "test", "pipeline"}
+    assert jobs["deploy"]["needs"] == "image"
+    assert "refs/heads/main" in jobs["deploy"]["if"]
+    assert "push" in jobs["deploy"]["if"]
+    assert jobs["image"]["env"]["PUSH"] == "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_least_privilege_permissions(path):
+    workflow = load(path)
+    assert workflow["permissions"] == {}, "default to no permissions; jobs ask for theirs"
+    for name, job in workflow["jobs"].items():
+        granted = job.get("permissions")
+        assert isinstance(granted, dict), f"{path.name}:{name} must declare its permissions"
+        assert "write-all" not in str(granted)
+        assert granted.get("contents", "read") == "read", f"{path.name}:{name} must not write the repository"
+        writes = {scope for scope, level in granted.items() if level == "write"}
+        allowed = {("ci.yml", "image"): {"packages"}, ("pr-comment.yml", "comment"): {"pull-requests"}}
+        assert writes <= allowed.get((path.name, name), set()), f"{path.name}:{name} writes {writes}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_with_its_version(path):
+    for line in path.read_text().splitlines():
+        if re.match(r"^\s*(-\s*)?uses:", line):
+            assert SHA_PIN.match(line), f"{path.name}: not pinned to a full SHA with a version comment: {line.strip()}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_no_untrusted_expressions_in_scripts(path):
+    """Event data goes through env:, never straight into a shell script (script injection)."""
+    workflow = load(path)
+    for job, step in steps(workflow):
+        script = step.get("run", "")
+        for pattern in ("github.event.", "github.head_ref", "inputs.", "steps.", "needs."):
+            assert "${{" not in script or pattern not in script, f"{path.name}:{job}: `{pattern}` in run:"
+    assert "pull_request_target" not in path.read_text()
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_checkouts_do_not_keep_the_token(path):
+    for job, step in steps(load(path)):
+        if "actions/checkout@" in step.get("uses", ""):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{path.name}:{job}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_workflows_only_call_make_targets_that_exist(path):
+    targets = make_targets()
+    for job, step in steps(load(path)):
+        for target in re.findall(r"\bmake\s+(?:-s\s+)?([a-z][\w-]*)", step.get("run", "")):
+            assert target in targets, f"{path.name}:{job} calls `make {target}`, which the Makefile lacks"
+
+
+def test_the_comment_workflow_never_touches_pr_code():
+    workflow = load(WORKFLOWS / "pr-comment.yml")
+    assert workflow["on"] == {"workflow_run": {"workflows": ["CI"], "types": ["completed"]}}
+    used = [step.get("uses", "") for _, step in steps(workflow)]
+    assert not any("actions/checkout" in uses for uses in used)
+    text = (WORKFLOWS / "pr-comment.yml").read_text()
+    assert "comment update" in text  # one sticky comment, updated in place
+    assert 'case "$number" in' in text  # the artifact's PR number is validated
+
+
+def test_the_pr_report_is_built_in_the_untrusted_workflow_and_uploaded(ci):
+    pipeline = ci["jobs"]["pipeline"]
+    runs = " ".join(step.get("run", "") for step in pipeline["steps"])
+    assert "make ci-report" in runs
+    uploads = [step for step in pipeline["steps"] if "upload-artifact" in step.get("uses", "")]
+    assert {step["with"]["name"] for step in uploads} == {"pr-report", "model-bundle"}
+    assert pipeline["permissions"] == {"contents": "read"}
+
+
+def test_rollback_uses_the_same_deploy_target():
+    workflow = load(WORKFLOWS / "rollback.yml")
+    assert workflow["on"]["workflow_dispatch"]["inputs"]["image"]["required"] is True
+    runs = [step.get("run", "") for _, step in steps(workflow)]
+    assert any(run.startswith("make deploy ") for run in runs)
+    ci_runs = [step.get("run", "") for _, step in steps(load(WORKFLOWS / "ci.yml"))]
+    assert any(run.startswith("make deploy ") for run in ci_runs)
+    assert workflow["concurrency"]["group"] == load(WORKFLOWS / "ci.yml")["jobs"]["deploy"]["concurrency"]["group"]
+
+
+def test_secrets_reach_only_env_blocks():
+    for path in FILES:
+        for job, step in steps(load(path)):
+            assert "secrets." not in step.get("run", ""), f"{path.name}:{job}: a secret inside run:"
