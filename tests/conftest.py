@@ -94,6 +94,7 @@ def write_bundle(directory: Path, cfg: Config, result, test_frame) -> Path:
     sha = sha256_file(cfg.paths.model)
     metadata = build_metadata(result, cfg, model_sha256=sha, train_sha256="0" * 64, rows=100)
     cfg.paths.metadata.write_text(json.dumps(metadata))
+    cfg.paths.reference.write_text(json.dumps(result.reference))
     run = {
         "model_version": sha[:12],
         "trained_at": "2026-01-01T00:00:00+00:00",
@@ -129,7 +130,9 @@ def api_settings(served, *, batching: bool = True, **changes):
         metadata=cfg.paths.metadata,
         run=cfg.paths.run,
         metrics=cfg.paths.metrics,
+        reference=cfg.paths.reference,
         serve=serve,
+        monitor=cfg.monitor,
         commit="c0ffee" * 6 + "c0ff",
         build_time="2026-11-26T00:00:00Z",
     )

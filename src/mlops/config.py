@@ -144,6 +144,24 @@ class ServeConfig(_Frozen):
     batching: BatchingConfig
 
 
+class MonitorConfig(_Frozen):
+    """Drift monitoring: the reference profile saved at training, and when to call drift."""
+
+    bins: int = Field(ge=2, le=100)
+    reference_sample: int = Field(ge=100)
+    psi_threshold: float = Field(gt=0)
+    ks_alpha: float = Field(gt=0, lt=1)
+    window_size: int = Field(ge=10)
+    min_window: int = Field(ge=10)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> MonitorConfig:
+        if self.min_window > self.window_size:
+            raise ValueError(f"min_window ({self.min_window}) is larger than window_size ({self.window_size})")
+        return self
+
+
 class MlflowConfig(_Frozen):
     experiment: str = Field(min_length=1)
 
@@ -158,6 +176,7 @@ class Config(_Frozen):
     gate: GateConfig
     mlflow: MlflowConfig
     serve: ServeConfig
+    monitor: MonitorConfig
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Config:

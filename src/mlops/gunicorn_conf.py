@@ -24,6 +24,9 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 _shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # noqa: S108 (tmpfs, on purpose)
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-", dir=_shm)
+# The drift window: each worker shares its recent rows here, so /monitoring/drift sees them all.
+if not os.environ.get("MONITORING_DIR"):
+    os.environ["MONITORING_DIR"] = tempfile.mkdtemp(prefix="monitoring-", dir=_shm)
 
 wsgi_app = "mlops.api:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (a container listens on all interfaces)
@@ -75,10 +78,13 @@ logger_class = JsonAccessLogger
 
 
 def child_exit(server, worker) -> None:
-    """A dead worker's live gauges must stop counting."""
+    """A dead worker's live gauges and drift rows must stop counting."""
     from prometheus_client import multiprocess
 
+    from mlops.api.drift_window import window_file
+
     multiprocess.mark_process_dead(worker.pid)
+    window_file(os.environ["MONITORING_DIR"], worker.pid).unlink(missing_ok=True)
 
 
 def when_ready(server) -> None:
@@ -93,4 +99,5 @@ def when_ready(server) -> None:
 
 
 def on_exit(server) -> None:
-    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", "MONITORING_DIR"):
+        shutil.rmtree(os.environ.get(variable, ""), ignore_errors=True)

@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from mlops import artifacts, cli
 from mlops.bundle import model_version
 from mlops.config import Config, load_config
+from mlops.drift import build_reference
 from mlops.features import build_pipeline
 from mlops.metrics import regression_metrics
 from mlops.prepare import read_frame
@@ -32,6 +33,7 @@ class TrainResult:
     schema: FeatureSchema
     metrics: dict[str, float]
     target: pd.Series
+    reference: dict  # the drift reference profile of the training data (mlops.drift)
 
 
 def target_summary(target: pd.Series) -> dict:
@@ -46,8 +48,14 @@ def train(frame: pd.DataFrame, config: Config) -> TrainResult:
     target = frame[config.data.target]
     schema = FeatureSchema.from_frame(features, config.data)
     pipeline = build_pipeline(config).fit(features, target)
-    metrics = regression_metrics(target, pipeline.predict(features))
-    return TrainResult(pipeline=pipeline, schema=schema, metrics=metrics, target=target)
+    predictions = pipeline.predict(features)
+    return TrainResult(
+        pipeline=pipeline,
+        schema=schema,
+        metrics=regression_metrics(target, predictions),
+        target=target,
+        reference=build_reference(features, predictions, schema, config.monitor),
+    )
 
 
 def build_metadata(result: TrainResult, config: Config, *, model_sha256: str, train_sha256: str, rows: int) -> dict:
@@ -108,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
             artifacts.write_json(config.paths.metadata, metadata)
+            artifacts.write_json(config.paths.reference, result.reference)
             artifacts.write_json(config.paths.run, run)
         log.info("saved model %s to %s", metadata["model"]["version"], config.paths.model)
 

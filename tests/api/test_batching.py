@@ -14,8 +14,10 @@ class RecordingModel:
     def __init__(self, gate: threading.Event | None = None):
         self.calls: list[int] = []
         self.gate = gate
+        self.entered = threading.Event()  # set once the batching thread is inside a model call
 
     def __call__(self, rows):
+        self.entered.set()
         if self.gate is not None:
             assert self.gate.wait(30), "the test never opened the gate"
         self.calls.append(len(rows))
@@ -45,7 +47,7 @@ def submit_all(batcher: MicroBatcher, jobs: list[list[dict]]) -> list:
         except Exception as error:  # collected for the assertion
             results[index] = error
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(jobs))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -57,11 +59,12 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows():
     gate = threading.Event()
     model = RecordingModel(gate)
     batcher = MicroBatcher(model, config())
-    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],))
+    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True)
     first.start()  # occupies the batching thread (blocked on the gate)
+    assert model.entered.wait(30)
     jobs = [[{"x": i}, {"x": i + 0.5}] for i in range(1, 21)]
     threads_done: list = []
-    collector = threading.Thread(target=lambda: threads_done.append(submit_all(batcher, jobs)))
+    collector = threading.Thread(target=lambda: threads_done.append(submit_all(batcher, jobs)), daemon=True)
     collector.start()
     wait_until(lambda: sum(len(job.rows) for job in list(batcher._queue)) == 40)
     gate.set()
@@ -77,11 +80,12 @@ def test_max_rows_splits_batches_but_never_a_request():
     gate = threading.Event()
     model = RecordingModel(gate)
     batcher = MicroBatcher(model, config(max_rows=5))
-    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],))
+    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True)
     first.start()
+    assert model.entered.wait(30)
     jobs = [[{"x": 1}] * 3, [{"x": 2}] * 3, [{"x": 3}] * 7]
     done: list = []
-    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)))
+    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)), daemon=True)
     collector.start()
     wait_until(lambda: len(batcher._queue) == 3)
     gate.set()
@@ -94,11 +98,12 @@ def test_one_bad_request_does_not_fail_the_others():
     gate = threading.Event()
     model = RecordingModel(gate)
     batcher = MicroBatcher(model, config())
-    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],))
+    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True)
     first.start()
+    assert model.entered.wait(30)
     jobs = [[{"x": 1}], [{"x": -1}], [{"x": 3}]]
     done: list = []
-    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)))
+    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)), daemon=True)
     collector.start()
     wait_until(lambda: len(batcher._queue) == 3)
     gate.set()
@@ -135,10 +140,10 @@ def test_a_batch_waits_for_announced_requests():
         arrived.wait(5)
         batcher.submit([{"x": 5}])
 
-    late = threading.Thread(target=late_request)
+    late = threading.Thread(target=late_request, daemon=True)
     late.start()
     wait_until(lambda: batcher._arriving == 1)
-    early = threading.Thread(target=batcher.submit, args=([{"x": 1}],))
+    early = threading.Thread(target=batcher.submit, args=([{"x": 1}],), daemon=True)
     early.start()
     wait_until(lambda: len(batcher._queue) == 1)
     arrived.set()

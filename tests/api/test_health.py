@@ -92,16 +92,20 @@ def test_settings_from_the_environment(served):
         "PARAMS_FILE": str(directory / "params.yaml"),
         "GIT_COMMIT": "deadbeef",
         "BUILD_TIME": "2026-11-26T12:00:00Z",
-        "API_KEY": "k",
+        "API_KEY": "s3cret-api-key",
         "PREDICTION_LOG_FILE": "/tmp/p.jsonl",
         "PREDICTION_LOG_STDOUT": "0",
     }
     settings = ApiSettings.from_environment(env)
     assert settings.model == served[0].paths.model
-    assert (settings.commit, settings.build_time, settings.api_key) == ("deadbeef", "2026-11-26T12:00:00Z", "k")
+    assert (settings.commit, settings.build_time, settings.api_key) == (
+        "deadbeef",
+        "2026-11-26T12:00:00Z",
+        "s3cret-api-key",
+    )
     assert str(settings.prediction_log_file) == "/tmp/p.jsonl"
     assert settings.prediction_log_stdout is False
-    assert "k" not in repr(settings).replace("api_key", "")
+    assert "s3cret-api-key" not in repr(settings)
     defaults = ApiSettings.from_environment({"PARAMS_FILE": str(directory / "params.yaml")})
     assert defaults.api_key is None
     assert defaults.prediction_log_file is None

@@ -8,7 +8,7 @@ from mlops.api import create_app
 
 from conftest import api_settings
 
-OPERATIONS = ["POST /predict", "GET /health", "GET /ready", "GET /metadata", "GET /metrics"]
+OPERATIONS = ["POST /predict", "GET /health", "GET /ready", "GET /metadata", "GET /metrics", "GET /monitoring/drift"]
 
 
 @pytest.fixture(scope="module")

@@ -43,9 +43,9 @@ def test_batch_sizes_are_recorded(served):
     record = served[1].schema.example_record()
     app.test_client().post("/predict", json={"records": [record] * 7})
     text = app.test_client().get("/metrics").get_data(as_text=True)
-    # The self-check is one 1-row call; the batch is one 7-row call.
-    assert sample(text, "model_batch_rows_count") == 2
-    assert sample(text, "model_batch_rows_sum") == 8
+    # One 7-row model call (the startup self-check is not traffic and is not counted).
+    assert sample(text, "model_batch_rows_count") == 1
+    assert sample(text, "model_batch_rows_sum") == 7
 
 
 def test_prediction_buckets_follow_the_training_target():

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 
 from flask import Flask, g, request
 
-from mlops.api import docs, errors, health, predict, telemetry
+from mlops.api import docs, errors, health, monitoring, predict, telemetry
 from mlops.api.batching import AnnounceRequests
+from mlops.api.drift_window import DriftWindow
 from mlops.api.openapi import build_spec
 from mlops.api.prediction_log import PredictionLog
 from mlops.api.predictor import Predictor
 from mlops.api.settings import ApiSettings
-from mlops.api.state import ServingState
+from mlops.api.state import Monitoring, ServingState
 from mlops.bundle import ModelBundle, load_bundle, read_run_record
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,7 +33,13 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
     settings = settings or ApiSettings.from_environment()
     bundle = load_bundle(settings.model, settings.metadata)
     metrics = _telemetry_for(bundle, settings)
-    predictor = Predictor(bundle, settings.serve.batching, on_model_call=metrics.model_calls.observe)
+    watch = _monitoring_for(bundle, settings)
+    predictor = Predictor(
+        bundle,
+        settings.serve.batching,
+        on_model_call=metrics.model_calls.observe,
+        on_predictions=watch.window.add if watch else None,
+    )
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.serve.max_body_bytes
@@ -51,12 +58,13 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
             max_records=settings.serve.max_records,
             auth=bool(settings.api_key),
         ),
+        monitoring=watch,
     )
     if predictor.batcher is not None:
         app.wsgi_app = AnnounceRequests(app.wsgi_app, predictor.batcher, "/predict")
     errors.register(app)
     _register_hooks(app, metrics)
-    for module in (predict, health, docs, telemetry):
+    for module in (predict, health, docs, telemetry, monitoring):
         app.register_blueprint(module.blueprint)
     return app
 
@@ -66,6 +74,16 @@ def _telemetry_for(bundle: ModelBundle, settings: ApiSettings) -> telemetry.Tele
     return telemetry.Telemetry(
         model_version=bundle.version, commit=settings.commit, prediction_buckets=telemetry.prediction_buckets(target)
     )
+
+
+def _monitoring_for(bundle: ModelBundle, settings: ApiSettings) -> Monitoring | None:
+    """The drift window, when the bundle has its training reference (older bundles may not)."""
+    try:
+        reference = json.loads(settings.reference.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    window = DriftWindow(bundle.schema, settings.monitor.window_size, settings.monitoring_dir)
+    return Monitoring(window=window, reference=reference, config=settings.monitor)
 
 
 def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:

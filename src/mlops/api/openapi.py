@@ -129,6 +129,16 @@ def build_spec(schema: FeatureSchema, *, model_version: str, max_records: int, a
                     "responses": {"200": _json("#/components/schemas/Metadata", "Metadata")},
                 }
             },
+            "/monitoring/drift": {
+                "get": {
+                    "operationId": "drift",
+                    "summary": "Drift of recent inputs and predictions from the training data (all workers)",
+                    "responses": {
+                        "200": _json("#/components/schemas/Drift", "Per-feature scores, the window and one verdict"),
+                        "503": _json("#/components/schemas/Status", "The model bundle has no drift reference"),
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
@@ -191,6 +201,21 @@ def build_spec(schema: FeatureSchema, *, model_version: str, max_records: int, a
                     },
                 },
                 "Error": _ERROR,
+                "Drift": {
+                    "type": "object",
+                    "required": ["verdict", "rows", "min_rows", "thresholds", "features", "window"],
+                    "properties": {
+                        "verdict": {"enum": ["ok", "drift", "insufficient_data"]},
+                        "rows": {"type": "integer"},
+                        "min_rows": {"type": "integer"},
+                        "thresholds": {"type": "object"},
+                        "features": {"type": "array", "items": {"type": "object"}},
+                        "prediction": {"type": ["object", "null"]},
+                        "drifted": {"type": "array", "items": {"type": "string"}},
+                        "window": {"type": "object"},
+                        "model_version": {"type": "string"},
+                    },
+                },
             },
             **(
                 {

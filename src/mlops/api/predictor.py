@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import sklearn
 
 from mlops.api.batching import MicroBatcher
@@ -19,10 +20,16 @@ class PredictionError(RuntimeError):
 
 class Predictor:
     def __init__(
-        self, bundle: ModelBundle, batching: BatchingConfig, on_model_call: Callable[[int], None] | None = None
+        self,
+        bundle: ModelBundle,
+        batching: BatchingConfig,
+        on_model_call: Callable[[int], None] | None = None,
+        on_predictions: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
     ):
+        """`on_model_call(rows)` and `on_predictions(frame, values)` observe every model call."""
         self.bundle = bundle
         self._on_model_call = on_model_call
+        self._on_predictions = on_predictions
         self.schema = bundle.schema
         self.batcher = MicroBatcher(self.predict_rows, batching) if batching.enabled else None
         self.ready, self.not_ready_reason = self._self_check()
@@ -32,6 +39,12 @@ class Predictor:
         if self._on_model_call is not None:
             self._on_model_call(len(rows))
         frame = self.schema.to_frame(rows)
+        values = self._predict_frame(frame)
+        if self._on_predictions is not None:
+            self._on_predictions(frame, values)
+        return values
+
+    def _predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         # Input is already validated; skip sklearn's repeated finiteness and parameter checks.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             return self.bundle.pipeline.predict(frame)
@@ -45,8 +58,8 @@ class Predictor:
 
     def _self_check(self) -> tuple[bool, str | None]:
         """Predict the schema's example record once; a model that cannot is not ready."""
-        try:
-            values = self.predict_rows([self.schema.example_record()])
+        try:  # not predict_rows: the self-check is not traffic (no metrics, no drift window)
+            values = self._predict_frame(self.schema.to_frame([self.schema.example_record()]))
         except Exception as error:  # any failure means not ready; say which
             return False, f"self-check prediction failed: {type(error).__name__}: {error}"
         if len(values) != 1 or not math.isfinite(float(values[0])):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.config import ServeConfig, load_config
+from mlops.config import MonitorConfig, ServeConfig, load_config
 from mlops.provenance import git_commit
 
 
@@ -17,11 +17,14 @@ class ApiSettings:
     metadata: Path
     run: Path
     metrics: Path
+    reference: Path
     serve: ServeConfig
+    monitor: MonitorConfig
     commit: str
     build_time: str | None = None
     prediction_log_file: Path | None = None
     prediction_log_stdout: bool = True
+    monitoring_dir: Path | None = None  # shared by workers (set by the gunicorn config)
     api_key: str | None = field(default=None, repr=False)  # never printed
 
     @classmethod
@@ -36,10 +39,13 @@ class ApiSettings:
             metadata=config.paths.metadata,
             run=config.paths.run,
             metrics=config.paths.metrics,
+            reference=config.paths.reference,
             serve=config.serve,
+            monitor=config.monitor,
             commit=environ.get("GIT_COMMIT", "").strip() or git_commit(),
             build_time=environ.get("BUILD_TIME", "").strip() or None,
             prediction_log_file=Path(log_file) if log_file else None,
             prediction_log_stdout=environ.get("PREDICTION_LOG_STDOUT", "1").strip().lower() not in {"0", "false", "no"},
             api_key=environ.get("API_KEY") or None,
+            monitoring_dir=Path(environ["MONITORING_DIR"]) if environ.get("MONITORING_DIR") else None,
         )

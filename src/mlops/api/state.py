@@ -6,10 +6,19 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from mlops.api.drift_window import DriftWindow
 from mlops.api.prediction_log import PredictionLog
 from mlops.api.predictor import Predictor
 from mlops.api.settings import ApiSettings
 from mlops.api.telemetry import Telemetry
+from mlops.config import MonitorConfig
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    window: DriftWindow
+    reference: dict
+    config: MonitorConfig
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,7 @@ class ServingState:
     prediction_log: PredictionLog
     metadata: dict  # the /metadata document, built once at startup
     openapi: dict
+    monitoring: Monitoring | None  # None when the bundle has no drift reference
 
 
 def serving_state() -> ServingState:

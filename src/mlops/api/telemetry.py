@@ -55,6 +55,26 @@ class Telemetry:
             registry=self.registry,
         )
         self.model_info.labels(model_version=model_version, commit=commit).set(1)
+        self.drift_psi = Gauge(
+            "model_drift_psi",
+            "Population stability index of recent data vs the training reference",
+            ("feature",),
+            multiprocess_mode="mostrecent",
+            registry=self.registry,
+        )
+        self.drift_detected = Gauge(
+            "model_drift_detected",
+            "1 when the latest drift check found drift, 0 when not (absent: not enough data yet)",
+            multiprocess_mode="mostrecent",
+            registry=self.registry,
+        )
+
+    def record_drift(self, report: dict) -> None:
+        if report["verdict"] not in ("ok", "drift"):
+            return
+        for item in [*report["features"], report["prediction"]]:
+            self.drift_psi.labels(feature=item["name"]).set(item["psi"])
+        self.drift_detected.set(1 if report["verdict"] == "drift" else 0)
 
     def exposition(self) -> bytes:
         if multiprocess_dir():
@@ -75,6 +95,12 @@ blueprint = Blueprint("telemetry", __name__)
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Prometheus exposition of every worker's metrics."""
-    telemetry: Telemetry = current_app.extensions["mlops"].telemetry
-    return Response(telemetry.exposition(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition of every worker's metrics (drift gauges refreshed on each scrape)."""
+    state = current_app.extensions["mlops"]
+    if state.monitoring is not None:
+        from mlops.api.monitoring import drift_report
+
+        state.telemetry.record_drift(
+            drift_report(state.monitoring.window, state.monitoring.reference, state.monitoring.config)
+        )
+    return Response(state.telemetry.exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,110 @@
+"""The recent-traffic window behind /monitoring/drift, correct across gunicorn workers.
+
+Each worker keeps its most recent rows in a fixed-size ring buffer (numbers as floats,
+categories as codes). With several gunicorn workers, each one also writes its buffer to a shared
+directory (MONITORING_DIR, set by the gunicorn config on tmpfs), at most once a second; the
+endpoint merges every worker's buffer and keeps the newest `window_size` rows of the whole
+service. So the verdict covers all traffic, whichever worker answers, lagging by at most a second.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops.drift import PREDICTION
+from mlops.schema import FeatureSchema
+
+FLUSH_SECONDS = 1.0
+
+
+def window_file(directory: Path, pid: int) -> Path:
+    """Where worker `pid` shares its rows (gunicorn's child_exit removes a dead worker's)."""
+    return Path(directory) / f"window-{pid}.npy"
+
+
+class DriftWindow:
+    """The last `capacity` predicted rows of this worker (and, via files, of its siblings)."""
+
+    def __init__(self, schema: FeatureSchema, capacity: int, directory: Path | None = None):
+        self.schema = schema
+        self.capacity = capacity
+        self.directory = Path(directory) if directory else None
+        self._columns = [*schema.names, PREDICTION, "timestamp"]
+        self._rows = np.full((capacity, len(self._columns)), np.nan)
+        self._next = 0
+        self._count = 0
+        self._lock = threading.Lock()
+        self._flushed_at = 0.0
+        self._codes = {spec.name: {c: i for i, c in enumerate(spec.categories or [])} for spec in schema.features}
+
+    def add(self, frame: pd.DataFrame, predictions: np.ndarray) -> None:
+        """Record predicted rows (called once per model call, not per request)."""
+        encoded = np.empty((len(frame), len(self._columns)))
+        for index, spec in enumerate(self.schema.features):
+            column = frame[spec.name]
+            if spec.type == "numeric":
+                encoded[:, index] = column.to_numpy(dtype=float)
+            else:
+                codes = self._codes[spec.name]
+                encoded[:, index] = [codes.get(value, np.nan) if isinstance(value, str) else np.nan for value in column]
+        encoded[:, -2] = predictions
+        encoded[:, -1] = time.time()
+        encoded = encoded[-self.capacity :]
+        with self._lock:
+            positions = (self._next + np.arange(len(encoded))) % self.capacity
+            self._rows[positions] = encoded
+            self._next = (self._next + len(encoded)) % self.capacity
+            self._count = min(self.capacity, self._count + len(encoded))
+            due = self.directory is not None and time.monotonic() - self._flushed_at >= FLUSH_SECONDS
+            if due:
+                self._flushed_at = time.monotonic()
+                rows = self._rows[: self._count].copy()
+        if due:
+            self._write(rows)
+
+    def _write(self, rows: np.ndarray) -> None:
+        target = window_file(self.directory, os.getpid())
+        tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
+        with open(tmp, "wb") as handle:
+            np.save(handle, rows)
+        os.replace(tmp, target)
+
+    def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, int, np.ndarray]:
+        """The service's newest rows: features, predictions, how many workers, timestamps."""
+        with self._lock:
+            parts = [self._rows[: self._count].copy()]
+        workers = 1 if self._count else 0
+        if self.directory is not None and self.directory.is_dir():
+            for path in self.directory.glob("window-*.npy"):
+                if path == window_file(self.directory, os.getpid()):
+                    continue  # this worker's own rows are the live ones above
+                try:
+                    rows = np.load(path)
+                except (OSError, ValueError):
+                    continue  # a sibling is replacing it right now: next call sees it
+                if rows.ndim == 2 and rows.shape[1] == len(self._columns) and len(rows):
+                    parts.append(rows)
+                    workers += 1
+        rows = np.concatenate(parts)
+        rows = rows[np.argsort(rows[:, -1])][-self.capacity :]
+        return self._decode(rows), rows[:, -2], workers, rows[:, -1]
+
+    def _decode(self, rows: np.ndarray) -> pd.DataFrame:
+        columns = {}
+        for index, spec in enumerate(self.schema.features):
+            if spec.type == "numeric":
+                columns[spec.name] = rows[:, index]
+            else:
+                categories = np.asarray(spec.categories or [], dtype=object)
+                codes = rows[:, index]
+                decoded = np.full(len(codes), np.nan, dtype=object)
+                known = ~np.isnan(codes)
+                decoded[known] = categories[codes[known].astype(int)]
+                columns[spec.name] = decoded
+        return pd.DataFrame(columns)

@@ -1,0 +1,143 @@
+"""Data drift: a reference profile of the training data, and how far recent data is from it.
+
+Per feature (and for the predictions): the population stability index (PSI) over the
+reference's bins, with missing values as a bin of their own (quantile bins for numbers, one bin
+per category), plus a two-sample Kolmogorov-Smirnov test for numbers (scipy). Used by train
+(the profile), the API (/monitoring/drift) and `make monitor`; numpy/scipy/pandas only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mlops.config import MonitorConfig
+from mlops.schema import FeatureSchema
+
+PREDICTION = "prediction"
+# Empty bins would make PSI infinite; this floor is the usual smoothing.
+SHARE_FLOOR = 1e-4
+
+
+def _numeric_profile(values: np.ndarray, config: MonitorConfig, rng: np.random.Generator) -> dict:
+    present = values[~np.isnan(values)]
+    quantiles = np.quantile(present, np.linspace(0, 1, config.bins + 1)[1:-1]) if present.size else np.array([])
+    edges = np.unique(quantiles)
+    sample = rng.choice(present, size=min(config.reference_sample, present.size), replace=False)
+    return {
+        "type": "numeric",
+        "edges": edges.tolist(),
+        "shares": numeric_shares(values, edges).tolist(),
+        "sample": np.round(np.sort(sample), 4).tolist(),
+    }
+
+
+def _categorical_profile(values: pd.Series, categories: list[str]) -> dict:
+    return {"type": "categorical", "categories": categories, "shares": categorical_shares(values, categories).tolist()}
+
+
+def numeric_shares(values: np.ndarray, edges: np.ndarray | list[float]) -> np.ndarray:
+    """Shares per bin (below the first edge ... above the last), then the missing share."""
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(np.asarray(edges), values[~missing], side="right"), minlength=len(edges) + 1)
+    return np.append(counts, missing.sum()) / max(len(values), 1)
+
+
+def categorical_shares(values: pd.Series, categories: list[str]) -> np.ndarray:
+    """Shares per known category, then anything else, then missing."""
+    values = pd.Series(values, dtype=object)
+    missing = values.isna()
+    known = values[~missing]
+    counts = [int((known == category).sum()) for category in categories]
+    other = len(known) - sum(counts)
+    return np.array([*counts, other, int(missing.sum())]) / max(len(values), 1)
+
+
+def build_reference(
+    features: pd.DataFrame, predictions: np.ndarray, schema: FeatureSchema, config: MonitorConfig
+) -> dict:
+    """The training data's profile, saved next to the model (paths.reference)."""
+    rng = np.random.default_rng(config.seed)
+    profiles = {}
+    for spec in schema.features:
+        if spec.type == "numeric":
+            profiles[spec.name] = _numeric_profile(features[spec.name].to_numpy(dtype=float), config, rng)
+        else:
+            profiles[spec.name] = _categorical_profile(features[spec.name], list(spec.categories or []))
+    profiles[PREDICTION] = _numeric_profile(np.asarray(predictions, dtype=float), config, rng)
+    return {"rows": len(features), "features": profiles}
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index: sum over bins of (actual - expected) * ln(actual / expected)."""
+    expected = np.clip(np.asarray(expected, dtype=float), SHARE_FLOOR, None)
+    actual = np.clip(np.asarray(actual, dtype=float), SHARE_FLOOR, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    type: str
+    psi: float
+    ks_statistic: float | None
+    ks_pvalue: float | None
+    missing_share: float
+    reference_missing_share: float
+    drifted: bool
+
+
+def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> FeatureDrift:
+    if profile["type"] == "numeric":
+        current = numeric_shares(values, profile["edges"])
+        present = np.asarray(values, dtype=float)
+        present = present[~np.isnan(present)]
+        if present.size and profile["sample"]:
+            result = stats.ks_2samp(profile["sample"], present)
+            statistic, pvalue = float(result.statistic), float(result.pvalue)
+        else:
+            statistic = pvalue = None
+    else:
+        current = categorical_shares(values, profile["categories"])
+        statistic = pvalue = None
+    index = psi(profile["shares"], current)
+    drifted = index > config.psi_threshold or (pvalue is not None and pvalue < config.ks_alpha)
+    return FeatureDrift(
+        name=name,
+        type=profile["type"],
+        psi=round(index, 6),
+        ks_statistic=None if statistic is None else round(statistic, 6),
+        ks_pvalue=pvalue,
+        missing_share=float(current[-1]),
+        reference_missing_share=float(profile["shares"][-1]),
+        drifted=bool(drifted),
+    )
+
+
+def assess(reference: dict, features: pd.DataFrame, predictions, config: MonitorConfig) -> dict:
+    """Drift of each feature and of the predictions, and one verdict: ok, drift or insufficient_data."""
+    rows = len(features)
+    result: dict = {
+        "verdict": "insufficient_data",
+        "rows": rows,
+        "min_rows": config.min_window,
+        "thresholds": {"psi": config.psi_threshold, "ks_alpha": config.ks_alpha},
+        "features": [],
+        "prediction": None,
+    }
+    if rows < config.min_window:
+        return result
+    profiles = reference["features"]
+    scored = [
+        feature_drift(name, profile, features[name], config) for name, profile in profiles.items() if name != PREDICTION
+    ]
+    prediction = feature_drift(PREDICTION, profiles[PREDICTION], np.asarray(predictions, dtype=float), config)
+    result["features"] = [asdict(item) for item in scored]
+    result["prediction"] = asdict(prediction)
+    result["drifted"] = [item.name for item in [*scored, prediction] if item.drifted]
+    result["verdict"] = "drift" if result["drifted"] else "ok"
+    return result
