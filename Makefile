@@ -105,6 +105,21 @@ integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are sw
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
 	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$(IMAGE)" --commit "$(COMMIT)"
 
+INPUT ?=
+.PHONY: monitor
+monitor: setup ## Drift report for INPUT (prediction log or CSV) vs training; exit 1 on drift
+	@test -n "$(INPUT)" || { echo "usage: make monitor INPUT=<prediction log (.jsonl) or CSV>"; exit 2; }
+	python -m mlops.monitor --input "$(INPUT)" --out monitoring-report
+
+.PHONY: drift-check
+drift-check: ## Live /monitoring/drift -> open, update or close the `drift` issue (scheduled workflow)
+	PYTHONPATH=src $(PYTHON) -m mlops.drift_check
+
+.PHONY: retrain
+retrain: ## Refresh imported data (dvc update), reproduce; the Retrain workflow PRs what changed
+	dvc update --recursive . 2>/dev/null || true
+	$(MAKE) pipeline
+
 .PHONY: mlflow-ui
 mlflow-ui: setup ## Browse experiments in the local MLflow store on http://127.0.0.1:5000
 	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow.db

@@ -149,3 +149,31 @@ def app(served):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full demo data (20,640 rows), read through DVC from the in-repo remote (no checkout)."""
+    import dvc.api
+
+    path = tmp_path_factory.mktemp("real") / "housing.csv"
+    path.write_text(dvc.api.read("data/housing.csv", repo=str(ROOT)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def served_full(tmp_path_factory: pytest.TempPathFactory, real_data: Path):
+    """A fast model trained on the full real training split, served from disk; and its test split."""
+    from mlops.prepare import prepare
+    from mlops.raw_data import load_raw
+    from mlops.train import train
+
+    directory = tmp_path_factory.mktemp("served-full")
+    params = params_in(directory)
+    params["paths"]["raw"] = str(real_data)
+    cfg = parse_config(params)
+    train_frame, test_frame = prepare(load_raw(real_data, cfg.data), cfg)
+    result = train(train_frame, cfg)
+    write_bundle(directory, cfg, result, test_frame)
+    write_params(directory, params)
+    return cfg, result, test_frame, directory

@@ -37,7 +37,13 @@ def ci():
 
 
 def test_the_expected_workflows_exist():
-    assert {path.name for path in FILES} >= {"ci.yml", "pr-comment.yml", "rollback.yml"}
+    assert {path.name for path in FILES} >= {
+        "ci.yml",
+        "pr-comment.yml",
+        "rollback.yml",
+        "drift-check.yml",
+        "retrain.yml",
+    }
 
 
 def test_ci_triggers_and_cancels_superseded_runs(ci):
@@ -63,9 +69,13 @@ def test_least_privilege_permissions(path):
         granted = job.get("permissions")
         assert isinstance(granted, dict), f"{path.name}:{name} must declare its permissions"
         assert "write-all" not in str(granted)
-        assert granted.get("contents", "read") == "read", f"{path.name}:{name} must not write the repository"
         writes = {scope for scope, level in granted.items() if level == "write"}
-        allowed = {("ci.yml", "image"): {"packages"}, ("pr-comment.yml", "comment"): {"pull-requests"}}
+        allowed = {
+            ("ci.yml", "image"): {"packages"},
+            ("pr-comment.yml", "comment"): {"pull-requests"},
+            ("drift-check.yml", "drift"): {"issues"},
+            ("retrain.yml", "retrain"): {"contents", "pull-requests"},  # push a branch, open the PR
+        }
         assert writes <= allowed.get((path.name, name), set()), f"{path.name}:{name} writes {writes}"
 
 
@@ -135,3 +145,26 @@ def test_secrets_reach_only_env_blocks():
     for path in FILES:
         for job, step in steps(load(path)):
             assert "secrets." not in step.get("run", ""), f"{path.name}:{job}: a secret inside run:"
+
+
+@pytest.mark.parametrize("name", ["drift-check.yml", "retrain.yml"])
+def test_monitoring_workflows_run_on_a_schedule_and_on_demand(name):
+    triggers = load(WORKFLOWS / name)["on"]
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    assert triggers["schedule"][0]["cron"].count(" ") == 4
+
+
+def test_drift_check_reads_the_live_service_and_manages_an_issue():
+    workflow = load(WORKFLOWS / "drift-check.yml")
+    (step,) = [step for _, step in steps(workflow) if "run" in step]
+    assert step["run"] == "make drift-check"
+    assert set(step["env"]) == {"RENDER_SERVICE_URL", "GITHUB_TOKEN"}
+
+
+def test_retrain_opens_a_pr_and_never_deploys():
+    text = (WORKFLOWS / "retrain.yml").read_text()
+    runs = [step.get("run", "") for _, step in steps(load(WORKFLOWS / "retrain.yml"))]
+    assert "make retrain" in runs
+    assert "cml@0.20.5 pr create" in text
+    assert "make deploy" not in text
+    assert "docker" not in text

@@ -40,7 +40,8 @@ class DriftWindow:
         self._next = 0
         self._count = 0
         self._lock = threading.Lock()
-        self._flushed_at = 0.0
+        self._dirty = False
+        self._flusher_pid: int | None = None
         self._codes = {spec.name: {c: i for i, c in enumerate(spec.categories or [])} for spec in schema.features}
 
     def add(self, frame: pd.DataFrame, predictions: np.ndarray) -> None:
@@ -61,12 +62,31 @@ class DriftWindow:
             self._rows[positions] = encoded
             self._next = (self._next + len(encoded)) % self.capacity
             self._count = min(self.capacity, self._count + len(encoded))
-            due = self.directory is not None and time.monotonic() - self._flushed_at >= FLUSH_SECONDS
-            if due:
-                self._flushed_at = time.monotonic()
-                rows = self._rows[: self._count].copy()
-        if due:
-            self._write(rows)
+            self._dirty = True
+            if self.directory is not None and self._flusher_pid != os.getpid():
+                # Threads do not survive fork(): each worker starts its own flusher.
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_forever, name="drift-window", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        """Share this worker's rows with its siblings (atomically: they never read half a file)."""
+        with self._lock:
+            if not self._dirty or self.directory is None:
+                return
+            self._dirty = False
+            rows = self._chronological()
+        self._write(rows)
+
+    def _chronological(self) -> np.ndarray:
+        """This worker's rows, oldest first (a copy; call with the lock held)."""
+        if self._count < self.capacity:
+            return self._rows[: self._count].copy()
+        return np.concatenate([self._rows[self._next :], self._rows[: self._next]])
 
     def _write(self, rows: np.ndarray) -> None:
         target = window_file(self.directory, os.getpid())
@@ -78,7 +98,7 @@ class DriftWindow:
     def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, int, np.ndarray]:
         """The service's newest rows: features, predictions, how many workers, timestamps."""
         with self._lock:
-            parts = [self._rows[: self._count].copy()]
+            parts = [self._chronological()]
         workers = 1 if self._count else 0
         if self.directory is not None and self.directory.is_dir():
             for path in self.directory.glob("window-*.npy"):
@@ -92,7 +112,7 @@ class DriftWindow:
                     parts.append(rows)
                     workers += 1
         rows = np.concatenate(parts)
-        rows = rows[np.argsort(rows[:, -1])][-self.capacity :]
+        rows = rows[np.argsort(rows[:, -1], kind="stable")][-self.capacity :]
         return self._decode(rows), rows[:, -2], workers, rows[:, -1]
 
     def _decode(self, rows: np.ndarray) -> pd.DataFrame:

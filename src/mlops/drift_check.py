@@ -1,0 +1,130 @@
+"""The scheduled drift check: read the live service's verdict and keep one GitHub issue in step.
+
+    python -m mlops.drift_check        (make drift-check; the Drift check workflow)
+
+Drift: open an issue labelled `drift` with the table, or update the one already open.
+Back within thresholds: comment and close it. Too little traffic: leave it as it is.
+Needs RENDER_SERVICE_URL (skips, exit 0, without it) and GITHUB_TOKEN + GITHUB_REPOSITORY (set
+by Actions); GITHUB_API_URL points elsewhere for tests. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.parse
+from collections.abc import Mapping
+
+from mlops.probe import Answer, request
+
+LABEL = "drift"
+TITLE = "Data drift detected in production"
+
+
+class CheckError(RuntimeError):
+    """The service or GitHub did not answer as expected."""
+
+
+class GitHub:
+    def __init__(self, repository: str, token: str, api: str = "https://api.github.com"):
+        self.base = f"{api.rstrip('/')}/repos/{repository}"
+        self.headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "Content-Type": "application/json",
+        }
+
+    def call(self, method: str, path: str, payload: dict | None = None) -> object:
+        data = json.dumps(payload).encode() if payload is not None else None
+        answer: Answer = request(f"{self.base}{path}", method=method, data=data, headers=self.headers, timeout=30)
+        if answer.status is None or not 200 <= answer.status < 300:
+            raise CheckError(f"GitHub {method} {path.split('?')[0]} answered {answer.error or answer.status}")
+        return answer.json()
+
+    def open_drift_issue(self) -> dict | None:
+        query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 10})
+        issues = self.call("GET", f"/issues?{query}") or []
+        issues = [issue for issue in issues if "pull_request" not in issue]
+        return issues[0] if issues else None
+
+
+def issue_body(report: dict, service_url: str) -> str:
+    rows = [
+        "| feature | PSI | KS p-value | drifted |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for item in [*report.get("features", []), *([report["prediction"]] if report.get("prediction") else [])]:
+        pvalue = "" if item.get("ks_pvalue") is None else f"{item['ks_pvalue']:.2g}"
+        rows.append(f"| {item['name']} | {item['psi']:.3f} | {pvalue} | {'**yes**' if item['drifted'] else 'no'} |")
+    window = report.get("window", {})
+    return "\n".join(
+        [
+            f"The live service ({service_url}) reports drift in: **{', '.join(report.get('drifted', []))}**.",
+            "",
+            f"Model `{report.get('model_version')}`; window of {report.get('rows', 0):,} recent rows "
+            f"({window.get('oldest')} to {window.get('newest')}, {window.get('workers')} worker(s)); "
+            f"thresholds: PSI > {report['thresholds']['psi']}, KS p < {report['thresholds']['ks_alpha']}.",
+            "",
+            *rows,
+            "",
+            "Next: look at the data behind it (`make monitor INPUT=<prediction log>` draws each drifted "
+            "feature), then retrain on fresh data (Actions → Retrain) and review the PR's report.",
+            "This issue is updated by the daily drift check and closed when the service is back within thresholds.",
+        ]
+    )
+
+
+def check(env: Mapping[str, str], say) -> int:
+    service = env.get("RENDER_SERVICE_URL", "").strip().rstrip("/")
+    if not service:
+        say("Drift check skipped: set the RENDER_SERVICE_URL secret to check the live service daily.")
+        return 0
+    answer = request(f"{service}/monitoring/drift", timeout=30)
+    report = answer.json() if answer.status == 200 else None
+    if not isinstance(report, dict) or "verdict" not in report:
+        raise CheckError(f"{service}/monitoring/drift answered {answer.error or answer.status}")
+    if not (env.get("GITHUB_REPOSITORY") and env.get("GITHUB_TOKEN")):
+        raise CheckError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set (GitHub Actions sets both)")
+    github = GitHub(
+        env["GITHUB_REPOSITORY"], env["GITHUB_TOKEN"], env.get("GITHUB_API_URL") or "https://api.github.com"
+    )
+    issue = github.open_drift_issue()
+    verdict = report["verdict"]
+    if verdict == "drift":
+        body = issue_body(report, service)
+        if issue:
+            github.call("PATCH", f"/issues/{issue['number']}", {"body": body})
+            say(f"Drift: updated issue #{issue['number']} ({', '.join(report['drifted'])}).")
+        else:
+            created = github.call("POST", "/issues", {"title": TITLE, "body": body, "labels": [LABEL]})
+            say(f"Drift: opened issue #{created['number']} ({', '.join(report['drifted'])}).")
+    elif verdict == "ok" and issue:
+        github.call("POST", f"/issues/{issue['number']}/comments", {"body": "Back within thresholds: closing."})
+        github.call("PATCH", f"/issues/{issue['number']}", {"state": "closed", "state_reason": "completed"})
+        say(f"No drift: closed issue #{issue['number']}.")
+    else:
+        rows = f"{report.get('rows', 0):,} rows"
+        say(f"No drift issue to change: verdict {verdict} ({rows}).")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+
+    def say(line: str) -> None:
+        print(f"[drift-check] {line}", flush=True)
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(f"- {line}\n")
+
+    try:
+        return check(os.environ, say)
+    except CheckError as error:
+        say(f"error: {error}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Offline drift report: a prediction log or a CSV of new data against the training reference.
+
+    python -m mlops.monitor --input predictions.jsonl     (make monitor INPUT=...)
+
+Input: the JSON lines the API writes (stdout or PREDICTION_LOG_FILE; other lines are skipped),
+or a CSV with the raw feature columns (the model predicts it, so prediction drift is scored
+too). Writes drift.md and, per drifted feature, a PNG of reference vs current distribution.
+Exit code: 0 no drift (or too little data to say), 1 drift found, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops import artifacts
+from mlops.api.prediction_log import read_predictions
+from mlops.bundle import BundleError, load_bundle
+from mlops.config import ConfigError, load_config
+from mlops.drift import PREDICTION, assess, categorical_shares, numeric_shares
+from mlops.raw_data import DataValidationError, load_raw
+
+NO_DRIFT, DRIFT, BAD_INPUT = 0, 1, 2
+
+
+class InputError(ValueError):
+    """The input file cannot be read as a prediction log or a CSV of features."""
+
+
+def load_input(path: Path, config, bundle) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features and predictions from a prediction log (.jsonl/.log/.json) or a CSV."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    if Path(path).suffix.lower() == ".csv":
+        frame = load_raw(path, config.data, require_target=False)
+        features = frame[list(config.data.features)]
+        return features, bundle.pipeline.predict(features)
+    try:
+        events = read_predictions(path)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text prediction log (JSON lines) or a .csv") from None
+    if not events:
+        raise InputError(f'{path}: no prediction lines (JSON objects with "event": "prediction") found')
+    frame = bundle.schema.to_frame([event.get("inputs") or {} for event in events])
+    return frame, np.array([event.get("prediction", np.nan) for event in events], dtype=float)
+
+
+def render(report: dict, source: Path, figures: list[str]) -> str:
+    verdicts = {"ok": "✅ no drift", "drift": "❌ **drift**", "insufficient_data": "⏳ insufficient data"}
+    verdict = verdicts[report["verdict"]]
+    lines = [
+        f"# Drift report: `{source.name}`",
+        "",
+        f"{verdict} — {report['rows']:,} rows (at least {report['min_rows']:,} needed); a feature has drifted when "
+        f"PSI > {report['thresholds']['psi']} or, for numbers, the KS test's p < {report['thresholds']['ks_alpha']}.",
+        "",
+    ]
+    if report["verdict"] == "insufficient_data":
+        return "\n".join(lines) + "\n"
+    lines += [
+        "| feature | PSI | KS statistic | KS p-value | missing (now / training) | drifted |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for item in [*report["features"], report["prediction"]]:
+        ks = "" if item["ks_statistic"] is None else f"{item['ks_statistic']:.3f}"
+        pvalue = "" if item["ks_pvalue"] is None else f"{item['ks_pvalue']:.2g}"
+        missing = f"{item['missing_share']:.1%} / {item['reference_missing_share']:.1%}"
+        flag = "**yes**" if item["drifted"] else "no"
+        lines.append(f"| {item['name']} | {item['psi']:.3f} | {ks} | {pvalue} | {missing} | {flag} |")
+    if figures:
+        lines += ["", "## Drifted features: training vs current", ""]
+        lines += [f"![{name}]({name}.png)" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def draw(name: str, profile: dict, values, path: Path) -> None:
+    """Training vs current share per bin (numbers: the reference's quantile bins)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    if profile["type"] == "numeric":
+        edges = profile["edges"]
+        current = numeric_shares(values, edges)
+        labels = [f"< {edges[0]:.4g}"] + [f"{a:.4g}-{b:.4g}" for a, b in itertools.pairwise(edges)]
+        labels += [f">= {edges[-1]:.4g}", "missing"] if edges else ["all", "missing"]
+    else:
+        current = categorical_shares(values, profile["categories"])
+        labels = [*profile["categories"], "other", "missing"]
+    positions = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels)), 3.6))
+    ax.bar(positions - 0.2, profile["shares"], width=0.4, label="training")
+    ax.bar(positions + 0.2, current, width=0.4, label="current")
+    ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=8)
+    ax.set(ylabel="share of rows", title=name)
+    ax.legend()
+    fig.tight_layout()
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, required=True, help="prediction log (JSON lines) or CSV of new data")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("monitoring-report"))
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.params)
+        bundle = load_bundle(config.paths.model, config.paths.metadata)
+        reference = read_reference(config.paths.reference)
+        features, predictions = load_input(args.input, config, bundle)
+    except (ConfigError, BundleError, DataValidationError, InputError) as error:
+        print(f"[monitor] error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    report = assess(reference, features, predictions, config.monitor)
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for item in [*report["features"], *([report["prediction"]] if report["prediction"] else [])]:
+        if item["drifted"]:
+            values = predictions if item["name"] == PREDICTION else features[item["name"]]
+            draw(item["name"], reference["features"][item["name"]], values, args.out / f"{item['name']}.png")
+            figures.append(item["name"])
+    artifacts.write_text(args.out / "drift.md", render(report, args.input, figures))
+    print(f"[monitor] {report['verdict']}: {report['rows']:,} rows; report in {args.out / 'drift.md'}", file=sys.stderr)
+    if report.get("drifted"):
+        print(f"[monitor] drifted: {', '.join(report['drifted'])}", file=sys.stderr)
+    return DRIFT if report["verdict"] == "drift" else NO_DRIFT
+
+
+def read_reference(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise BundleError(f"{path}: no drift reference; train the model first (make pipeline)") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Drift under a real gunicorn with two workers, and `make monitor` on the log the service wrote."""
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mlops.probe import request
+
+from conftest import ROOT
+from servers import gunicorn
+from test_monitoring import records
+
+pytestmark = pytest.mark.slow
+
+
+def post(url: str, rows: list[dict]) -> None:
+    body = json.dumps({"records": rows}).encode()
+    answer = request(f"{url}/predict", method="POST", data=body, headers={"Content-Type": "application/json"})
+    assert answer.status == 200, answer
+
+
+def drift_when(url: str, condition, timeout: float = 15) -> dict:
+    """The drift report once `condition` holds (workers share their rows within about a second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = request(f"{url}/monitoring/drift").json()
+        if condition(report) or time.monotonic() > deadline:
+            return report
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def service(served_full):
+    directory = served_full[3]
+    log = directory / "predictions.jsonl"
+    with gunicorn(directory, workers=2, PREDICTION_LOG_FILE=str(log)) as (url, _):
+        yield url, log
+
+
+def test_the_verdict_covers_every_worker(service, served_full):
+    url, _ = service
+    cfg, _, test, _ = served_full
+    inland = records(test[test["ocean_proximity"] == "INLAND"].head(600), cfg)
+    batches = [inland[i : i + 10] for i in range(0, len(inland), 10)]
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda rows: post(url, rows), batches))
+    report = drift_when(url, lambda r: r["window"]["rows"] == len(inland))
+    assert report["window"]["rows"] == len(inland)  # all of it, whichever worker answered
+    assert report["window"]["workers"] == 2
+    assert report["verdict"] == "drift"
+    assert "ocean_proximity" in report["drifted"]
+
+
+def test_monitor_report_on_the_log_the_service_wrote(service, served_full, tmp_path):
+    _, log = service
+    directory = served_full[3]
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops.monitor",
+            "--input",
+            str(log),
+            "--params",
+            str(directory / "params.yaml"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr  # drift found
+    text = (out / "drift.md").read_text()
+    assert "❌ **drift**" in text
+    assert "| ocean_proximity |" in text
+    assert (out / "ocean_proximity.png").read_bytes().startswith(b"\x89PNG")
+    assert "![ocean_proximity](ocean_proximity.png)" in text
+
+
+def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
+    cfg, _, test, directory = served_full
+    csv = tmp_path / "new.csv"
+    test.sample(1000, random_state=4).drop(columns=[cfg.data.target]).to_csv(csv, index=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops.monitor",
+            "--input",
+            str(csv),
+            "--params",
+            str(directory / "params.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "✅ no drift" in (tmp_path / "r" / "drift.md").read_text()
+    assert list((tmp_path / "r").glob("*.png")) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "no prediction lines"), ("not,a,log\n1,2,3\n", "no prediction lines"), (None, "no such file")],
+)
+def test_monitor_bad_input_exits_2(served_full, tmp_path, content, message):
+    directory = served_full[3]
+    path = tmp_path / "input.jsonl"
+    if content is not None:
+        path.write_text(content)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops.monitor",
+            "--input",
+            str(path),
+            "--params",
+            str(directory / "params.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,146 @@
+"""The scheduled drift check against a fake service and a fake GitHub API on 127.0.0.1."""
+
+import http.server
+import json
+import threading
+import urllib.parse
+from typing import ClassVar
+
+import pytest
+
+from mlops import drift_check
+
+TOKEN = "ghs_fake-token-value"
+
+
+def report(verdict: str) -> dict:
+    feature = {
+        "name": "median_income",
+        "psi": 1.5 if verdict == "drift" else 0.01,
+        "ks_pvalue": 1e-9,
+        "drifted": verdict == "drift",
+    }
+    return {
+        "verdict": verdict,
+        "rows": 900,
+        "thresholds": {"psi": 0.2, "ks_alpha": 0.001},
+        "features": [feature],
+        "prediction": {"name": "prediction", "psi": 0.5, "ks_pvalue": 1e-5, "drifted": verdict == "drift"},
+        "drifted": ["median_income", "prediction"] if verdict == "drift" else [],
+        "window": {"oldest": "2026-11-26T00:00:00+00:00", "newest": "2026-11-26T06:00:00+00:00", "workers": 2},
+        "model_version": "abc123",
+    }
+
+
+class Fake(http.server.BaseHTTPRequestHandler):
+    state: ClassVar[dict] = {}
+
+    def _send(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        entry = (self.command, urllib.parse.urlsplit(self.path).path, json.loads(body) if body else None)
+        type(self).state["calls"].append(entry)
+        type(self).state["auth"].add(self.headers.get("Authorization"))
+        return entry
+
+    def do_GET(self):
+        state = type(self).state
+        if self.path == "/monitoring/drift":
+            self._send(200, report(state["verdict"]))
+            return
+        self._record()
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        assert query == {"state": "open", "labels": "drift", "per_page": "10"}
+        self._send(200, state["open"])
+
+    def do_POST(self):
+        _, path, _ = self._record()
+        self._send(201, {"number": 7} if path.endswith("/issues") else {"id": 1})
+
+    def do_PATCH(self):
+        self._record()
+        self._send(200, {"number": 7})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    Fake.state = {"verdict": "drift", "open": [], "calls": [], "auth": set()}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("RENDER_SERVICE_URL", url)
+    monkeypatch.setenv("GITHUB_API_URL", url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    yield Fake.state
+    server.shutdown()
+
+
+def test_drift_opens_a_labelled_issue(fake, capsys):
+    assert drift_check.main() == 0
+    method, path, body = fake["calls"][-1]
+    assert (method, path) == ("POST", "/repos/owner/repo/issues")
+    assert body["labels"] == ["drift"]
+    assert "**median_income, prediction**" in body["body"]
+    assert "| median_income | 1.500 |" in body["body"]
+    assert fake["auth"] == {f"Bearer {TOKEN}"}
+    assert TOKEN not in capsys.readouterr().out
+
+
+def test_drift_updates_the_open_issue_instead_of_opening_another(fake):
+    fake["open"] = [{"number": 3, "title": "x"}, {"number": 4, "pull_request": {}}]
+    assert drift_check.main() == 0
+    assert [call[:2] for call in fake["calls"]] == [
+        ("GET", "/repos/owner/repo/issues"),
+        ("PATCH", "/repos/owner/repo/issues/3"),
+    ]
+
+
+def test_back_within_thresholds_closes_it(fake, tmp_path):
+    fake["verdict"] = "ok"
+    fake["open"] = [{"number": 3}]
+    assert drift_check.main() == 0
+    assert [call[:2] for call in fake["calls"][1:]] == [
+        ("POST", "/repos/owner/repo/issues/3/comments"),
+        ("PATCH", "/repos/owner/repo/issues/3"),
+    ]
+    assert fake["calls"][-1][2]["state"] == "closed"
+    assert "closed issue #3" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("verdict", "issues"), [("ok", []), ("insufficient_data", [{"number": 3}])])
+def test_nothing_to_change(fake, verdict, issues):
+    fake["verdict"] = verdict
+    fake["open"] = issues
+    assert drift_check.main() == 0
+    assert [call[0] for call in fake["calls"]] == ["GET"]
+
+
+def test_skips_without_a_service(monkeypatch, tmp_path):
+    monkeypatch.delenv("RENDER_SERVICE_URL", raising=False)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    assert drift_check.main() == 0
+    assert "set the RENDER_SERVICE_URL secret" in (tmp_path / "summary.md").read_text()
+
+
+def test_an_unreachable_service_fails(fake, monkeypatch, capsys):
+    monkeypatch.setenv("RENDER_SERVICE_URL", "http://127.0.0.1:9")
+    assert drift_check.main() == 1
+    assert "/monitoring/drift answered" in capsys.readouterr().out
+
+
+def test_github_errors_fail_clearly(fake, monkeypatch, capsys):
+    monkeypatch.delenv("GITHUB_TOKEN")
+    assert drift_check.main() == 1
+    assert "GITHUB_TOKEN and GITHUB_REPOSITORY must be set" in capsys.readouterr().out
