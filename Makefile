@@ -164,6 +164,10 @@ docker-smoke: setup ## Smoke-test an existing IMAGE (CI runs it on the exact ima
 benchmark-serving: pipeline ## Benchmark the API vs mlflow models serve; writes docs/benchmarks.md
 	python benchmarks/serving.py
 
+.PHONY: benchmark-monitoring
+benchmark-monitoring: pipeline ## What the drift window costs each model call; writes docs/benchmarks.md
+	python benchmarks/monitoring.py
+
 .PHONY: benchmark-image
 benchmark-image: docker-build ## Image size, start time and memory; writes docs/benchmarks.md
 	IMAGE=$(IMAGE) PYTHON_IMAGE=$(PYTHON_IMAGE) python benchmarks/image.py
