@@ -26,9 +26,14 @@ def tracked_files() -> list[str]:
     return [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
 
 
-def env_for(repo: Path, **extra: str) -> dict[str, str]:
-    """Run the copy's own code (src/ first on PYTHONPATH) with this environment's tools."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "COV_", "DVC_"))}
+def env_for(repo: Path, *, measure: bool = False, **extra: str) -> dict[str, str]:
+    """Run the copy's own code (src/ first on PYTHONPATH) with this environment's tools.
+
+    Coverage follows child processes only when `measure` is set: the pipeline stages a copy
+    runs are the code the in-process tests already cover, and tracing them doubles their time.
+    """
+    prefixes = ("MLFLOW_", "COV_", "DVC_") if measure else ("MLFLOW_", "COV_", "DVC_", "COVERAGE_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["PYTHONPATH"] = str(repo / "src")
     env["DVC_NO_ANALYTICS"] = "1"
@@ -37,8 +42,12 @@ def env_for(repo: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(repo: Path, *command: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=repo, env=env_for(repo, **env), capture_output=True, text=True, timeout=600)
+def run(
+    repo: Path, *command: str, check: bool = True, measure: bool = False, **env: str
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, cwd=repo, env=env_for(repo, measure=measure, **env), capture_output=True, text=True, timeout=600
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result

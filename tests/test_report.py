@@ -31,7 +31,9 @@ def branches(tmp_path_factory):
 
 
 def report(repo, *, base="main"):
-    done = run(repo, sys.executable, "-m", "mlops.report", "--base", base, "--out", "ci-report", check=False)
+    done = run(
+        repo, sys.executable, "-m", "mlops.report", "--base", base, "--out", "ci-report", check=False, measure=True
+    )
     return done.returncode, (repo / "ci-report/report.md").read_text(), done
 
 

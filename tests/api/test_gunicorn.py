@@ -77,7 +77,7 @@ def test_sigterm_under_load_drops_no_in_flight_request(served):
         for thread in threads:
             thread.start()
         started.wait()
-        time.sleep(0.5)  # all 16 are in the worker by now (it has 32 threads)
+        time.sleep(1.0)  # all 16 are in the worker by now (it has 32 threads); each takes far longer
         process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(60)
