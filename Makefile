@@ -151,10 +151,11 @@ docker-build: pipeline ## Build the serving image (IMAGE, default mlops-template
 
 .PHONY: docker-test
 docker-test: ## Build the image and smoke-test a running container (skipped without a Docker daemon)
-	@if ! docker info >/dev/null 2>&1; then \
-	  echo "docker-test: no Docker daemon reachable (DOCKER_HOST=$${DOCKER_HOST:-unset}); skipped"; exit 0; fi
-	@$(MAKE) docker-build
-	@$(MAKE) docker-smoke
+	@if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then \
+	  $(MAKE) docker-build && $(MAKE) docker-smoke; \
+	else \
+	  echo "docker-test: no Docker daemon reachable (DOCKER_HOST=$${DOCKER_HOST:-unset}); skipped"; \
+	fi
 
 .PHONY: docker-smoke
 docker-smoke: setup ## Smoke-test an existing IMAGE (CI runs it on the exact image it pushes)
