@@ -1,8 +1,5 @@
 """The deploy script against a fake Render on 127.0.0.1 (a deploy hook and a service)."""
 
-import http.server
-import json
-import threading
 import urllib.parse
 from typing import ClassVar
 
@@ -10,11 +7,13 @@ import pytest
 
 from mlops import deploy
 
+from fake_http import JsonHandler, serve
+
 OLD, NEW = "a" * 40, "b" * 40
 HOOK_KEY = "s3cr3t-hook-key"
 
 
-class FakeRender(http.server.BaseHTTPRequestHandler):
+class FakeRender(JsonHandler):
     """POST /deploy/srv-1?key=...&imgURL=... starts a deploy; /metadata reports the new commit
     `flip_after` polls later; /predict answers like the API."""
 
@@ -22,17 +21,17 @@ class FakeRender(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         url = urllib.parse.urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.body()
         state = type(self).state
         if url.path == "/deploy/srv-1":
             state["hooks"].append({"query": dict(urllib.parse.parse_qsl(url.query)), "method": "POST"})
-            self._reply(state["hook_status"], {"deploy": {"id": "dep-1"}})
+            self.reply(state["hook_status"], {"deploy": {"id": "dep-1"}})
         elif url.path == "/predict":
             state["predict_headers"].append(dict(self.headers))
-            state["predict_bodies"].append(json.loads(body))
-            self._reply(200, {"prediction": 123456.7, "model_version": "m1", "request_id": "r"})
+            state["predict_bodies"].append(body)
+            self.reply(200, {"prediction": 123456.7, "model_version": "m1", "request_id": "r"})
         else:
-            self._reply(404, {})
+            self.reply(404, {})
 
     def do_GET(self):
         state = type(self).state
@@ -40,20 +39,9 @@ class FakeRender(http.server.BaseHTTPRequestHandler):
             state["polls"] += 1
             live = state["serve_commit"] if state["hooks"] and state["polls"] > state["flip_after"] else OLD
             schema = {"features": [{"name": "x", "typical": 1.5}, {"name": "c", "typical": "A"}]}
-            self._reply(200, {"commit": live, "model": {"version": "m1"}, "schema": schema})
+            self.reply(200, {"commit": live, "model": {"version": "m1"}, "schema": schema})
         else:
-            self._reply(404, {})
-
-    def _reply(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            self.reply(404, {})
 
 
 @pytest.fixture
@@ -62,15 +50,12 @@ def render(monkeypatch):
         "hooks": [], "polls": 0, "flip_after": 2, "serve_commit": NEW, "hook_status": 200,
         "predict_headers": [], "predict_bodies": [],
     }  # fmt: skip
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRender)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", f"{base}/deploy/srv-1?key={HOOK_KEY}")
-    monkeypatch.setenv("RENDER_SERVICE_URL", base + "/")
-    monkeypatch.delenv("API_KEY", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    yield FakeRender.state
-    server.shutdown()
+    with serve(FakeRender) as base:
+        monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", f"{base}/deploy/srv-1?key={HOOK_KEY}")
+        monkeypatch.setenv("RENDER_SERVICE_URL", base + "/")
+        monkeypatch.delenv("API_KEY", raising=False)
+        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        yield FakeRender.state
 
 
 IMAGE = "ghcr.io/owner/repo@sha256:" + "c" * 64

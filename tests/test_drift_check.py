@@ -1,14 +1,13 @@
 """The scheduled drift check against a fake service and a fake GitHub API on 127.0.0.1."""
 
-import http.server
-import json
-import threading
 import urllib.parse
 from typing import ClassVar
 
 import pytest
 
 from mlops import drift_check
+
+from fake_http import JsonHandler, serve
 
 TOKEN = "ghs_fake-token-value"
 
@@ -32,20 +31,11 @@ def report(verdict: str) -> dict:
     }
 
 
-class Fake(http.server.BaseHTTPRequestHandler):
+class Fake(JsonHandler):
     state: ClassVar[dict] = {}
 
-    def _send(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def _record(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        entry = (self.command, urllib.parse.urlsplit(self.path).path, json.loads(body) if body else None)
+        entry = (self.command, urllib.parse.urlsplit(self.path).path, self.body())
         type(self).state["calls"].append(entry)
         type(self).state["auth"].add(self.headers.get("Authorization"))
         return entry
@@ -53,38 +43,32 @@ class Fake(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         state = type(self).state
         if self.path == "/monitoring/drift":
-            self._send(200, report(state["verdict"]))
+            self.reply(200, report(state["verdict"]))
             return
         self._record()
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
         assert query == {"state": "open", "labels": "drift", "per_page": "10"}
-        self._send(200, state["open"])
+        self.reply(200, state["open"])
 
     def do_POST(self):
         _, path, _ = self._record()
-        self._send(201, {"number": 7} if path.endswith("/issues") else {"id": 1})
+        self.reply(201, {"number": 7} if path.endswith("/issues") else {"id": 1})
 
     def do_PATCH(self):
         self._record()
-        self._send(200, {"number": 7})
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, {"number": 7})
 
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
     Fake.state = {"verdict": "drift", "open": [], "calls": [], "auth": set()}
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("RENDER_SERVICE_URL", url)
-    monkeypatch.setenv("GITHUB_API_URL", url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    yield Fake.state
-    server.shutdown()
+    with serve(Fake) as url:
+        monkeypatch.setenv("RENDER_SERVICE_URL", url)
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+        yield Fake.state
 
 
 def test_drift_opens_a_labelled_issue(fake, capsys):

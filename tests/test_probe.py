@@ -1,9 +1,10 @@
 import http.server
-import threading
 
 import pytest
 
 from mlops.probe import request, wait_for
+
+from fake_http import serve
 
 
 class Flipping(http.server.BaseHTTPRequestHandler):
@@ -28,11 +29,8 @@ class Flipping(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     Flipping.polls = 0
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flipping)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(Flipping) as url:
+        yield url
 
 
 def test_wait_for_polls_until_accepted(server):

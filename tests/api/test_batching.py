@@ -55,60 +55,41 @@ def submit_all(batcher: MicroBatcher, jobs: list[list[dict]]) -> list:
     return results
 
 
-def test_concurrent_requests_are_batched_and_each_gets_its_own_rows():
+def queued_behind_a_busy_model(batching: BatchingConfig, jobs: list[list[dict]]) -> tuple[RecordingModel, list]:
+    """Hold the batching thread in a model call, queue `jobs` meanwhile, then let it run.
+
+    Returns the model (its `calls`, the first being the holding call) and each job's result.
+    """
     gate = threading.Event()
     model = RecordingModel(gate)
-    batcher = MicroBatcher(model, config())
-    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True)
-    first.start()  # occupies the batching thread (blocked on the gate)
+    batcher = MicroBatcher(model, batching)
+    threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True).start()
     assert model.entered.wait(30)
-    jobs = [[{"x": i}, {"x": i + 0.5}] for i in range(1, 21)]
-    threads_done: list = []
-    collector = threading.Thread(target=lambda: threads_done.append(submit_all(batcher, jobs)), daemon=True)
+    done: list = []
+    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)), daemon=True)
     collector.start()
-    wait_until(lambda: sum(len(job.rows) for job in list(batcher._queue)) == 40)
+    wait_until(lambda: len(batcher._queue) == len(jobs))
     gate.set()
     collector.join(10)
-    first.join(10)
-    results = threads_done[0]
+    return model, done[0]
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows():
+    jobs = [[{"x": i}, {"x": i + 0.5}] for i in range(1, 21)]
+    model, results = queued_behind_a_busy_model(config(), jobs)
     for job, result in zip(jobs, results, strict=True):
         np.testing.assert_array_equal(result, [row["x"] * 2 for row in job])
     assert model.calls == [1, 40]  # the 20 waiting requests went in one call
 
 
 def test_max_rows_splits_batches_but_never_a_request():
-    gate = threading.Event()
-    model = RecordingModel(gate)
-    batcher = MicroBatcher(model, config(max_rows=5))
-    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True)
-    first.start()
-    assert model.entered.wait(30)
-    jobs = [[{"x": 1}] * 3, [{"x": 2}] * 3, [{"x": 3}] * 7]
-    done: list = []
-    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)), daemon=True)
-    collector.start()
-    wait_until(lambda: len(batcher._queue) == 3)
-    gate.set()
-    collector.join(10)
+    model, results = queued_behind_a_busy_model(config(max_rows=5), [[{"x": 1}] * 3, [{"x": 2}] * 3, [{"x": 3}] * 7])
     assert sorted(model.calls[1:]) == [3, 3, 7]
-    assert [len(result) for result in done[0]] == [3, 3, 7]
+    assert [len(result) for result in results] == [3, 3, 7]
 
 
 def test_one_bad_request_does_not_fail_the_others():
-    gate = threading.Event()
-    model = RecordingModel(gate)
-    batcher = MicroBatcher(model, config())
-    first = threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True)
-    first.start()
-    assert model.entered.wait(30)
-    jobs = [[{"x": 1}], [{"x": -1}], [{"x": 3}]]
-    done: list = []
-    collector = threading.Thread(target=lambda: done.append(submit_all(batcher, jobs)), daemon=True)
-    collector.start()
-    wait_until(lambda: len(batcher._queue) == 3)
-    gate.set()
-    collector.join(10)
-    good_one, bad, good_three = done[0]
+    _, (good_one, bad, good_three) = queued_behind_a_busy_model(config(), [[{"x": 1}], [{"x": -1}], [{"x": 3}]])
     np.testing.assert_array_equal(good_one, [2.0])
     assert isinstance(bad, ValueError)
     np.testing.assert_array_equal(good_three, [6.0])

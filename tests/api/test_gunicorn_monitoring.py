@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,12 @@ def post(url: str, rows: list[dict]) -> None:
     body = json.dumps({"records": rows}).encode()
     answer = request(f"{url}/predict", method="POST", data=body, headers={"Content-Type": "application/json"})
     assert answer.status == 200, answer
+
+
+def monitor(params: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m mlops.monitor` as a user runs it (exit code and output)."""
+    command = [sys.executable, "-m", "mlops.monitor", "--params", str(params), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
 
 
 def drift_when(url: str, condition, timeout: float = 15) -> dict:
@@ -59,23 +66,7 @@ def test_monitor_report_on_the_log_the_service_wrote(service, served_full, tmp_p
     _, log = service
     directory = served_full[3]
     out = tmp_path / "report"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlops.monitor",
-            "--input",
-            str(log),
-            "--params",
-            str(directory / "params.yaml"),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    done = monitor(directory / "params.yaml", "--input", str(log), "--out", str(out))
     assert done.returncode == 1, done.stderr  # drift found
     text = (out / "drift.md").read_text()
     assert "❌ **drift**" in text
@@ -88,23 +79,7 @@ def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
     cfg, _, test, directory = served_full
     csv = tmp_path / "new.csv"
     test.sample(1000, random_state=4).drop(columns=[cfg.data.target]).to_csv(csv, index=False)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlops.monitor",
-            "--input",
-            str(csv),
-            "--params",
-            str(directory / "params.yaml"),
-            "--out",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    done = monitor(directory / "params.yaml", "--input", str(csv), "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert "✅ no drift" in (tmp_path / "r" / "drift.md").read_text()
     assert list((tmp_path / "r").glob("*.png")) == []
@@ -119,23 +94,7 @@ def test_monitor_bad_input_exits_2(served_full, tmp_path, content, message):
     path = tmp_path / "input.jsonl"
     if content is not None:
         path.write_text(content)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlops.monitor",
-            "--input",
-            str(path),
-            "--params",
-            str(directory / "params.yaml"),
-            "--out",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    done = monitor(directory / "params.yaml", "--input", str(path), "--out", str(tmp_path / "r"))
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "r").exists()
