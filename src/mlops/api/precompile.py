@@ -39,7 +39,10 @@ def main() -> int:
     for response in (
         client.post("/predict", json=example),
         client.post("/predict", json={"records": [example, {}]}),
-        *(client.get(path) for path in ("/", "/docs", "/openapi.json", "/metadata", "/metrics", "/ready", "/nope")),
+        *(
+            client.get(path)
+            for path in ("/", "/docs", "/openapi.json", "/metadata", "/metrics", "/monitoring/drift", "/ready", "/nope")
+        ),
     ):
         response.close()
     sources = imported_sources(sys.prefix)
