@@ -1,10 +1,11 @@
 """Dynamic micro-batching: requests that arrive together in one worker share one model call.
 
 A 1-row predict costs nearly as much as a 100-row one, so under concurrent load a server that
-predicts request by request wastes most of its CPU. Request threads hand their rows to one
-batching thread, which takes everything queued (up to `max_rows`) and predicts it in one call.
-It only waits (at most `max_wait_ms`) while other requests are already being parsed in this
-worker, so a lone request is never delayed.
+predicts request by request wastes most of its CPU. A request that finds the model idle and
+nobody else on the way predicts right away in its own thread. Otherwise it queues, and one
+batching thread takes everything queued (up to `max_rows`) as soon as the model is free and
+predicts it in one call, waiting (at most `max_wait_ms`) only for requests already being parsed
+in this worker. So a lone request is never delayed, and under load each call serves many.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class MicroBatcher:
         self._arriving = 0  # requests between announce() and submit()
         self._local = threading.local()
         self._owner_pid: int | None = None
-        self.batches = 0  # model calls made, for tests and metrics
+        self._busy = False  # a model call is running (in the batching thread or inline)
 
     def announce(self) -> None:
         """This thread's request has started and will probably submit rows: a batch may wait for it."""
@@ -84,8 +85,20 @@ class MicroBatcher:
             self._ensure_thread()
             if announced:
                 self._arriving -= 1
-            self._queue.append(job)
-            self._ready.notify()
+            # Nothing running, queued or on its way: predict right here, with no thread handoff.
+            inline = not (self._busy or self._queue or self._arriving)
+            if inline:
+                self._busy = True
+            else:
+                self._queue.append(job)
+                self._ready.notify()
+        if inline:
+            try:
+                return self._predict_rows(list(rows))
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._ready.notify()  # requests that queued meanwhile form the next batch
         job.done.wait()
         if job.error is not None:
             raise job.error
@@ -99,7 +112,7 @@ class MicroBatcher:
 
     def _next_batch(self) -> list[_Job]:
         with self._lock:
-            while not self._queue:
+            while not self._queue or self._busy:
                 self._ready.wait()
             deadline = time.monotonic() + self._max_wait
             while self._arriving and self._rows_queued() < self._max_rows:
@@ -112,6 +125,7 @@ class MicroBatcher:
                 job = self._queue.popleft()
                 batch.append(job)
                 rows += len(job.rows)
+            self._busy = True
             return batch
 
     def _rows_queued(self) -> int:
@@ -120,7 +134,6 @@ class MicroBatcher:
     def _run(self) -> None:
         while True:
             batch = self._next_batch()
-            self.batches += 1
             try:
                 values = self._predict_rows([row for job in batch for row in job.rows])
                 start = 0
@@ -134,5 +147,8 @@ class MicroBatcher:
                         job.result = self._predict_rows(list(job.rows))
                     except Exception as error:
                         job.error = error
+            with self._lock:
+                self._busy = False
+                self._ready.notify()
             for job in batch:
                 job.done.set()
