@@ -196,9 +196,8 @@ def _metric_rows(base: Results, current: Results) -> list[str]:
         better = (delta > 0) == HIGHER_IS_BETTER.get(name, False)
         mark = "" if delta == 0 else (" 🟢" if better else " 🔴")
         sign = "+" if delta > 0 else ""
-        rows.append(
-            f"| {name} | {_number(old, name)} | {_number(new, name)} | {sign}{_number(delta, name)}{mark} | {pct} |"
-        )
+        change = "0" if delta == 0 else f"{sign}{_number(delta, name)}{mark}"
+        rows.append(f"| {name} | {_number(old, name)} | {_number(new, name)} | {change} | {pct} |")
     return rows
 
 
