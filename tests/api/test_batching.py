@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from mlops.api.batching import AnnounceRequests, MicroBatcher
+from mlops.api.batching import AnnounceRequests, MicroBatcher, _Job
 from mlops.config import BatchingConfig
 
 
@@ -156,3 +156,57 @@ def test_middleware_announces_only_predictions(method, path, announced):
     AnnounceRequests(app, batcher, "/predict")({"PATH_INFO": path, "REQUEST_METHOD": method}, None)
     assert seen == [1 if announced else 0]
     assert batcher._arriving == 0
+
+
+def test_a_model_returning_the_wrong_number_of_rows_is_retried_per_request():
+    calls = []
+
+    def short_for_batches(rows):
+        calls.append(len(rows))
+        values = np.array([row["x"] * 2.0 for row in rows])
+        return values[:-1] if len(rows) > 1 else values
+
+    batcher = MicroBatcher(short_for_batches, config())
+    assert [float(v) for v in batcher._predict_rows([{"x": 3}])] == [6.0]
+    jobs = [_Job([{"x": 1}]), _Job([{"x": 2}])]
+    batcher._predict_batch(jobs)
+    assert [list(job.result) for job in jobs] == [[2.0], [4.0]]
+    assert calls == [1, 2, 1, 1]  # the whole batch once, then each request on its own
+
+
+class Fatal(BaseException):
+    """Something no `except Exception` catches."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_fatal_model_error_fails_the_waiting_requests_instead_of_hanging():
+    fail = threading.Event()
+
+    def model(rows):
+        if fail.is_set():
+            raise Fatal("boom")
+        return np.array([1.0] * len(rows))
+
+    batcher = MicroBatcher(model, config())
+    batcher._busy = True  # force the queued path through the batching thread
+    fail.set()
+    result: list = []
+
+    def call():
+        try:
+            batcher.submit([{"x": 1}])
+        except BaseException as error:
+            result.append(error)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    wait_until(lambda: len(batcher._queue) == 1)
+    with batcher._lock:
+        batcher._busy = False
+        batcher._ready.notify()
+    caller.join(10)
+    assert isinstance(result[0], Fatal)
+    # The batching thread died with it; the next request starts a new one and is served.
+    wait_until(lambda: not batcher._thread.is_alive())
+    fail.clear()
+    assert list(batcher.submit([{"x": 1}])) == [1.0]

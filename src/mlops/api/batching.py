@@ -60,6 +60,7 @@ class MicroBatcher:
         self._arriving = 0  # requests between announce() and submit()
         self._local = threading.local()
         self._owner_pid: int | None = None
+        self._thread: threading.Thread | None = None
         self._busy = False  # a model call is running (in the batching thread or inline)
 
     def announce(self) -> None:
@@ -79,12 +80,11 @@ class MicroBatcher:
     def submit(self, rows: Sequence[dict]) -> np.ndarray:
         """Predict `rows` as part of a batch; returns exactly their predictions, or raises their error."""
         job = _Job(rows)
-        announced = getattr(self._local, "announced", False)
-        self._local.announced = False
         with self._lock:
-            self._ensure_thread()
-            if announced:
+            if getattr(self._local, "announced", False):
                 self._arriving -= 1
+                self._local.announced = False
+            self._ensure_thread()
             # Nothing running, queued or on its way: predict right here, with no thread handoff.
             inline = not (self._busy or self._queue or self._arriving)
             if inline:
@@ -105,10 +105,12 @@ class MicroBatcher:
         return job.result
 
     def _ensure_thread(self) -> None:
-        if self._owner_pid != os.getpid():
-            # Threads do not survive fork(): each gunicorn worker starts its own.
-            self._owner_pid = os.getpid()
-            threading.Thread(target=self._run, name="micro-batcher", daemon=True).start()
+        # Threads do not survive fork(): each gunicorn worker starts its own (and a new one if
+        # a fatal error ever ended it).
+        if self._owner_pid != os.getpid() or not self._thread.is_alive():
+            thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+            thread.start()
+            self._thread, self._owner_pid = thread, os.getpid()
 
     def _next_batch(self) -> list[_Job]:
         with self._lock:
@@ -135,20 +137,33 @@ class MicroBatcher:
         while True:
             batch = self._next_batch()
             try:
-                values = self._predict_rows([row for job in batch for row in job.rows])
-                start = 0
+                self._predict_batch(batch)
+            except BaseException as error:  # never leave a request waiting forever
                 for job in batch:
-                    job.result = values[start : start + len(job.rows)]
-                    start += len(job.rows)
-            except Exception:
-                # One request's rows must not fail the others: retry each request on its own.
-                for job in batch:
-                    try:
-                        job.result = self._predict_rows(list(job.rows))
-                    except Exception as error:
+                    if job.result is None and job.error is None:
                         job.error = error
-            with self._lock:
-                self._busy = False
-                self._ready.notify()
+                raise
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._ready.notify()
+                for job in batch:
+                    job.done.set()
+
+    def _predict_batch(self, batch: list[_Job]) -> None:
+        rows = [row for job in batch for row in job.rows]
+        try:
+            values = self._predict_rows(rows)
+            if len(values) != len(rows):
+                raise ValueError(f"the model returned {len(values)} predictions for {len(rows)} rows")
+            start = 0
             for job in batch:
-                job.done.set()
+                job.result = values[start : start + len(job.rows)]
+                start += len(job.rows)
+        except Exception:
+            # One request's rows must not fail the others: retry each request on its own.
+            for job in batch:
+                try:
+                    job.result = self._predict_rows(list(job.rows))
+                except Exception as error:
+                    job.error = error
