@@ -19,14 +19,16 @@ from gunicorn import glogging
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-# Prometheus multiprocess mode: every worker writes its samples here; /metrics sums them.
-# Must exist before prometheus_client is imported (preload). A fresh directory per server.
+# Prometheus multiprocess mode: every worker writes its samples to PROMETHEUS_MULTIPROC_DIR;
+# /metrics sums them. It must exist before prometheus_client is imported (preload).
 _shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # noqa: S108 (tmpfs, on purpose)
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-", dir=_shm)
-# The drift window: each worker shares its recent rows here, so /monitoring/drift sees them all.
-if not os.environ.get("MONITORING_DIR"):
-    os.environ["MONITORING_DIR"] = tempfile.mkdtemp(prefix="monitoring-", dir=_shm)
+# The drift window: each worker shares its recent rows in MONITORING_DIR, so /monitoring/drift
+# sees them all. Directories set by the operator are used as they are and never deleted.
+_created: list[str] = []
+for _variable, _prefix in (("PROMETHEUS_MULTIPROC_DIR", "prometheus-"), ("MONITORING_DIR", "monitoring-")):
+    if not os.environ.get(_variable):
+        os.environ[_variable] = tempfile.mkdtemp(prefix=_prefix, dir=_shm)
+        _created.append(os.environ[_variable])
 
 wsgi_app = "mlops.api:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (a container listens on all interfaces)
@@ -99,5 +101,5 @@ def when_ready(server) -> None:
 
 
 def on_exit(server) -> None:
-    for variable in ("PROMETHEUS_MULTIPROC_DIR", "MONITORING_DIR"):
-        shutil.rmtree(os.environ.get(variable, ""), ignore_errors=True)
+    for directory in _created:
+        shutil.rmtree(directory, ignore_errors=True)

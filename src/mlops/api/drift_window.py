@@ -9,6 +9,7 @@ service. So the verdict covers all traffic, whichever worker answers, lagging by
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from mlops.drift import PREDICTION
 from mlops.schema import FeatureSchema
 
 FLUSH_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 def window_file(directory: Path, pid: int) -> Path:
@@ -71,7 +73,10 @@ class DriftWindow:
     def _flush_forever(self) -> None:
         while True:
             time.sleep(FLUSH_SECONDS)
-            self.flush()
+            try:
+                self.flush()
+            except OSError as error:  # e.g. tmpfs full: keep serving, retry next second
+                log.warning("drift window: cannot share rows with other workers (%s)", error)
 
     def flush(self) -> None:
         """Share this worker's rows with its siblings (atomically: they never read half a file)."""
@@ -80,7 +85,12 @@ class DriftWindow:
                 return
             self._dirty = False
             rows = self._chronological()
-        self._write(rows)
+        try:
+            self._write(rows)
+        except OSError:
+            with self._lock:
+                self._dirty = True
+            raise
 
     def _chronological(self) -> np.ndarray:
         """This worker's rows, oldest first (a copy; call with the lock held)."""
@@ -91,9 +101,12 @@ class DriftWindow:
     def _write(self, rows: np.ndarray) -> None:
         target = window_file(self.directory, os.getpid())
         tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, rows)
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "wb") as handle:
+                np.save(handle, rows)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, int, np.ndarray]:
         """The service's newest rows: features, predictions, how many workers, timestamps."""
