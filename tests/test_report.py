@@ -1,7 +1,9 @@
 """The PR report in a real git repo: a base branch, a PR branch that changes params, real `dvc repro`."""
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +81,36 @@ def test_a_base_without_results_is_said_plainly(branches):
     code, text, _ = report(repo, base="no-such-branch")
     assert "Base results unavailable: `no-such-branch` is not a git revision here" in text
     assert code == 0  # only the absolute limit applies, and the PR is under it
+
+
+def _results(rmse, gate=None, label="side"):
+    from mlops.report import Results
+
+    params = {"gate": gate} if gate else {}
+    return Results(label=label, commit="c" * 40, params=params, metrics=None if rmse is None else {"rmse": rmse})
+
+
+@pytest.mark.parametrize("rmse", [float("nan"), float("inf"), None, "43000"])
+def test_gate_fails_without_a_finite_rmse(rmse):
+    from mlops.report import quality_gate
+
+    gate = quality_gate(_results(40000.0, {"max_rmse": 45000, "max_rmse_increase_pct": 2}), _results(rmse))
+    assert not gate.passed
+    assert "no finite RMSE" in gate.reasons[0]
+
+
+def test_a_base_that_cannot_reproduce_still_sets_the_gate(branches, tmp_path, monkeypatch):
+    repo, _, _ = branches
+    from mlops.report import reproduce_base
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    git(repo, "checkout", "-q", "-f", "-b", "broken-base", "main")  # -f: drop edits earlier tests left
+    (repo / "dvc.yaml").write_text((repo / "dvc.yaml").read_text().replace("python -m mlops.prepare", "false"))
+    set_params(repo, lambda p: p["data"].update(target="median_house_value"))  # a params change: prepare reruns
+    set_params(repo, lambda p: p["split"].update(seed=7))
+    set_params(repo, lambda p: p["gate"].update(max_rmse=123.0))
+    git(repo, "commit", "-qam", "a base whose pipeline fails")
+    git(repo, "checkout", "-q", "pr")
+    base = reproduce_base(repo, "broken-base", tmp_path)
+    assert "failed on `broken-base`" in base.note
+    assert base.params["gate"]["max_rmse"] == 123.0

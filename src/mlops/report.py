@@ -6,12 +6,16 @@ cache (unchanged stages come back from DVC's run-cache instead of being retraine
 `report.md` with the metric deltas, the params diff, before/after figures, data and model hash
 changes and the quality-gate verdict. Exit code 1 when the gate fails (the report is written
 either way). CML posts report.md as the PR comment; CI also puts it in the job summary.
+
+The gate catches honest regressions: CI runs the PR's own copy of this code, so a PR that
+edits it could pass itself. Reviewers read the comment; branch protection should require it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -63,6 +67,15 @@ def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def committed_params(root: Path, commit: str) -> dict:
+    """params.yaml as committed at `commit` (empty when it has none or it does not parse)."""
+    try:
+        params = yaml.safe_load(_git(root, "show", f"{commit}:params.yaml"))
+    except (subprocess.CalledProcessError, yaml.YAMLError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def collect(root: Path, label: str, commit: str) -> Results:
     """Read a working tree's params and pipeline outputs (after `dvc repro`)."""
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
@@ -93,11 +106,13 @@ def reproduce_base(root: Path, ref: str, out: Path) -> Results:
         commit = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
     except subprocess.CalledProcessError:
         return Results(label=ref, commit="?", params={}, note=f"`{ref}` is not a git revision here")
+    # The base's params come from git, so its gate applies even when its pipeline cannot run.
+    params = committed_params(root, commit)
     workdir = Path(tempfile.mkdtemp(prefix="base-")) / "tree"
-    _git(root, "worktree", "add", "--detach", "--quiet", str(workdir), commit)
     try:
-        if not (workdir / "dvc.yaml").exists():
-            return Results(label=ref, commit=commit, params={}, note=f"`{ref}` has no pipeline yet")
+        _git(root, "worktree", "add", "--detach", "--quiet", str(workdir), commit)
+        if not (workdir / "dvc.yaml").exists() or not (workdir / ".dvc").is_dir():
+            return Results(label=ref, commit=commit, params=params, note=f"`{ref}` has no pipeline yet")
         # One DVC cache for both trees: the base's unchanged stages are restored, not retrained.
         (workdir / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {(root / '.dvc' / 'cache').resolve()}\n")
         env = {
@@ -111,15 +126,15 @@ def reproduce_base(root: Path, ref: str, out: Path) -> Results:
             done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-                return Results(
-                    label=ref,
-                    commit=commit,
-                    params={},
-                    note=f"`{' '.join(command)}` failed on `{ref}`: {' / '.join(tail)}",
-                )
+                note = f"`{' '.join(command)}` failed on `{ref}`: {' / '.join(tail)}"
+                return Results(label=ref, commit=commit, params=params, note=note)
         results = collect(workdir, ref, commit)
         results.figures = _copy_figures(results.figures, out, "base")
         return results
+    except subprocess.CalledProcessError as error:
+        return Results(label=ref, commit=commit, params=params, note=f"no worktree for `{ref}`: {error.stderr.strip()}")
+    except OSError as error:  # e.g. dvc not on PATH
+        return Results(label=ref, commit=commit, params=params, note=f"cannot reproduce `{ref}`: {error}")
     finally:
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(workdir)], cwd=root, capture_output=True, check=False
@@ -162,23 +177,26 @@ def quality_gate(base: Results, current: Results) -> Gate:
     source, gate = (base.label, base.params.get("gate")) if base.params.get("gate") else (current.label, None)
     gate = gate or current.params.get("gate") or {}
     reasons: list[str] = []
-    if not current.metrics or "rmse" not in current.metrics:
-        return Gate(False, ["this branch produced no metrics"], source)
-    rmse = current.metrics["rmse"]
+    rmse = (current.metrics or {}).get("rmse")
+    if not isinstance(rmse, int | float) or not math.isfinite(rmse):
+        return Gate(False, [f"this branch produced no finite RMSE (got {rmse!r})"], source)
     limit = gate.get("max_rmse")
     if limit is not None and rmse > limit:
         reasons.append(f"RMSE {rmse:,.0f} is above the limit {limit:,.0f}")
     allowance = gate.get("max_rmse_increase_pct")
-    if allowance is not None and base.metrics and base.metrics.get("rmse"):
-        increase = 100 * (rmse - base.metrics["rmse"]) / base.metrics["rmse"]
+    base_rmse = (base.metrics or {}).get("rmse")
+    if allowance is not None and isinstance(base_rmse, int | float) and math.isfinite(base_rmse) and base_rmse > 0:
+        increase = 100 * (rmse - base_rmse) / base_rmse
         if increase > allowance:
             reasons.append(f"RMSE is {increase:.2f}% worse than {base.label} (allowed: {allowance}%)")
     return Gate(not reasons, reasons, source)
 
 
-def _number(value: float | None, metric: str = "") -> str:
+def _number(value: object, metric: str = "") -> str:
     if value is None:
         return "-"
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return str(value)
     return f"{value:,.4f}" if metric in {"r2", "mape"} or abs(value) < 10 else f"{value:,.0f}"
 
 
@@ -188,7 +206,8 @@ def _metric_rows(base: Results, current: Results) -> list[str]:
     for name in names:
         old = (base.metrics or {}).get(name)
         new = (current.metrics or {}).get(name)
-        if old is None or new is None:
+        numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in (old, new))
+        if not numbers:
             rows.append(f"| {name} | {_number(old, name)} | {_number(new, name)} | | |")
             continue
         delta = new - old
@@ -253,7 +272,9 @@ def render(base: Results, current: Results, gate: Gate, out: Path) -> str:
 def build_report(root: Path, base_ref: str, out: Path) -> Gate:
     """Write out/report.md (and the figures it shows) and out/gate.json; return the verdict."""
     out.mkdir(parents=True, exist_ok=True)
-    current = collect(root, _git(root, "rev-parse", "--abbrev-ref", "HEAD"), _git(root, "rev-parse", "HEAD"))
+    # In CI the checkout is detached; GitHub names the PR's branch in GITHUB_HEAD_REF.
+    label = os.environ.get("GITHUB_HEAD_REF") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    current = collect(root, label, _git(root, "rev-parse", "HEAD"))
     current.figures = _copy_figures(current.figures, out, "pr")
     base = reproduce_base(root, base_ref, out)
     gate = quality_gate(base, current)
