@@ -133,3 +133,37 @@ def test_success_is_written_to_the_job_summary(render, monkeypatch, tmp_path):
 def test_hook_request_url_replaces_any_image():
     url = deploy.hook_request_url("https://api.render.com/deploy/srv-1?key=k&imgURL=old", "ghcr.io/o/r:sha-1")
     assert url == "https://api.render.com/deploy/srv-1?key=k&imgURL=ghcr.io%2Fo%2Fr%3Asha-1"
+
+
+@pytest.mark.parametrize(
+    ("image", "commit", "expected"),
+    [
+        ("ghcr.io/owner/repo:latest", NEW, "--image must be pinned by digest"),
+        ("ghcr.io/owner/repo@sha256:" + "c" * 63, NEW, "--image must be pinned by digest"),
+        (IMAGE, NEW[:12], "--commit must be a full 40-character"),
+        (IMAGE, "B" * 40, "--commit must be a full 40-character"),
+    ],
+)
+def test_rejects_an_image_not_pinned_by_digest_or_a_short_commit(render, capsys, image, commit, expected):
+    assert deploy.main(["--image", image, "--commit", commit, "--timeout", "0.1"]) == 2
+    assert expected in capsys.readouterr().out
+    assert render["hooks"] == []
+
+
+@pytest.mark.parametrize(
+    "hook", ["ftp://api.render.com/deploy/srv-1?key=" + HOOK_KEY, "api.render.com/x?key=" + HOOK_KEY]
+)
+def test_a_malformed_hook_url_is_named_but_not_shown(render, monkeypatch, capsys, hook):
+    monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", hook)
+    assert run() == 2
+    out = capsys.readouterr().out
+    assert "RENDER_DEPLOY_HOOK_URL is not an http(s) URL" in out
+    assert HOOK_KEY not in out
+
+
+def test_a_hook_url_python_cannot_send_fails_without_leaking_it(render, monkeypatch, capsys):
+    monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", "http://127.0.0.1:8x/deploy?key=" + HOOK_KEY)  # not a port
+    assert run() == 1
+    out = capsys.readouterr().out
+    assert "deploy hook refused the deploy (invalid URL" in out
+    assert HOOK_KEY not in out

@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -28,6 +29,18 @@ class DeployError(RuntimeError):
     """A deploy step failed; the message says which, without secrets."""
 
 
+# What CI tested is what Render runs: an image pinned by digest, a full commit SHA.
+IMAGE_BY_DIGEST = re.compile(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}")
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def check_arguments(image: str, commit: str) -> None:
+    if not IMAGE_BY_DIGEST.fullmatch(image):
+        raise DeployError(f"--image must be pinned by digest (registry/name@sha256:<64 hex>), got {image!r}")
+    if not COMMIT_SHA.fullmatch(commit):
+        raise DeployError(f"--commit must be a full 40-character lowercase git SHA, got {commit!r}")
+
+
 @dataclass(frozen=True)
 class Target:
     hook_url: str
@@ -39,6 +52,11 @@ class Target:
         hook, service = env.get("RENDER_DEPLOY_HOOK_URL", "").strip(), env.get("RENDER_SERVICE_URL", "").strip()
         if not (hook and service):
             return None
+        # Checked here so that no later message ever has to quote the (secret) hook URL.
+        for name, value in (("RENDER_DEPLOY_HOOK_URL", hook), ("RENDER_SERVICE_URL", service)):
+            parts = urllib.parse.urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+                raise DeployError(f"{name} is not an http(s) URL (value not shown)")
         return cls(hook, service.rstrip("/"), env.get("API_KEY") or None)
 
 
@@ -132,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"[deploy] {message}", flush=True)
 
-    target = Target.from_environment(os.environ)
+    try:
+        check_arguments(args.image, args.commit)
+        target = Target.from_environment(os.environ)
+    except DeployError as error:
+        say(f"error: {error}")
+        _summary(f"- ❌ Render deploy failed: {error}")
+        return 2
     if target is None:
         message = (
             "Render deploy skipped: set the RENDER_DEPLOY_HOOK_URL and RENDER_SERVICE_URL secrets "

@@ -5,6 +5,7 @@ Standard library only, so every environment (serving image, CI runner, tests) ca
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -32,13 +33,15 @@ def request(
     """One HTTP request; errors become an Answer instead of an exception."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {url!r}")
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 (scheme checked)
     try:
+        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 (scheme checked)
         with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
             return Answer(response.status, response.read())
     except urllib.error.HTTPError as error:
         return Answer(error.code, error.read())
-    except (urllib.error.URLError, OSError) as error:
+    except (ValueError, http.client.InvalidURL) as error:  # not quoted: the URL may hold a secret
+        return Answer(None, b"", f"invalid URL ({type(error).__name__})")
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         return Answer(None, b"", f"{type(reason).__name__}: {reason}")
 
