@@ -49,7 +49,7 @@ def test_the_expected_workflows_exist():
 def test_ci_triggers_and_cancels_superseded_runs(ci):
     assert ci["on"]["push"]["branches"] == ["main"]
     assert "pull_request" in ci["on"]
-    assert ci["concurrency"]["cancel-in-progress"] is True
+    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"  # never main
 
 
 def test_deploy_after_push_after_tests(ci):
@@ -168,3 +168,35 @@ def test_retrain_opens_a_pr_and_never_deploys():
     assert "cml@0.20.5 pr create" in text
     assert "make deploy" not in text
     assert "docker" not in text
+
+
+def _link_check_script() -> str:
+    workflow = load(WORKFLOWS / "pr-comment.yml")
+    (step,) = [step for _, step in steps(workflow) if step.get("name", "").startswith("Check the report links")]
+    return step["run"]
+
+
+@pytest.mark.parametrize(
+    ("report", "posted"),
+    [
+        ("![base](base-residuals.png) ![pr](pr-residuals.png) [run](https://mlflow.example/r/1)", True),
+        ("no links at all", True),
+        ("![x](/proc/self/environ)", False),  # CML would upload the token-holding environment
+        ('![x](../../etc/passwd "a title")', False),
+        ("![x](<pr-a.png/../../secret>)", False),
+        ("![x][ref]\n\n[ref]: /home/runner/.ssh/id_rsa", False),
+        ("[doc](report.md)", False),
+    ],
+)
+def test_the_comment_workflow_refuses_reports_linking_local_files(tmp_path, report, posted):
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report/report.md").write_text(report + "\n")
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _link_check_script()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode == 0) is posted, done.stderr
+    if not posted:
+        assert "not posting it" in done.stderr
