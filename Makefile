@@ -81,13 +81,14 @@ test: lint ## Lint, the whole test suite with coverage, then docker-test (skippe
 
 # --- CI: the same targets the workflows call -------------------------------------------
 BASE ?= origin/main
+export BASE
 .PHONY: pipeline-check
 pipeline-check: data ## Fail when dvc.lock does not match what the code, params and data reproduce
 	python -m mlops.pipeline_check
 
 .PHONY: ci-report
 ci-report: pipeline ## Write ci-report/report.md (metrics, params, figures, gate) against BASE
-	python -m mlops.report --base $(BASE) --out ci-report
+	python -m mlops.report --base "$$BASE" --out ci-report
 
 .PHONY: ci
 ci: ## Rehearse CI locally: lint, tests, pipeline check, the PR report against main
@@ -116,8 +117,9 @@ drift-check: ## Live /monitoring/drift -> open, update or close the `drift` issu
 	PYTHONPATH=src $(PYTHON) -m mlops.drift_check
 
 .PHONY: retrain
-retrain: ## Refresh imported data (dvc update), reproduce; the Retrain workflow PRs what changed
-	dvc update --recursive . 2>/dev/null || true
+retrain: setup ## Refresh imported data (dvc update), reproduce; the Retrain workflow PRs what changed
+	@if grep -qs '^deps:' data.dvc; then dvc update data.dvc; \
+	else echo "==> data.dvc is tracked data, not a dvc import: nothing to refresh (docs/monitoring.md)"; fi
 	$(MAKE) pipeline
 
 .PHONY: mlflow-ui
