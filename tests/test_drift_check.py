@@ -1,5 +1,6 @@
 """The scheduled drift check against a fake service and a fake GitHub API on 127.0.0.1."""
 
+import os
 import urllib.parse
 from typing import ClassVar
 
@@ -78,6 +79,7 @@ def test_drift_opens_a_labelled_issue(fake, capsys):
     assert body["labels"] == ["drift"]
     assert "**median_income, prediction**" in body["body"]
     assert "| median_income | 1.500 |" in body["body"]
+    assert os.environ["RENDER_SERVICE_URL"] not in body["body"]  # the issue may be public; the URL is a secret
     assert fake["auth"] == {f"Bearer {TOKEN}"}
     assert TOKEN not in capsys.readouterr().out
 

@@ -50,7 +50,8 @@ class GitHub:
         return issues[0] if issues else None
 
 
-def issue_body(report: dict, service_url: str) -> str:
+def issue_body(report: dict) -> str:
+    """The issue text. No service URL: the repository (and so the issue) may be public."""
     rows = [
         "| feature | PSI | KS p-value | drifted |",
         "| --- | ---: | ---: | --- |",
@@ -61,7 +62,7 @@ def issue_body(report: dict, service_url: str) -> str:
     window = report.get("window", {})
     return "\n".join(
         [
-            f"The live service ({service_url}) reports drift in: **{', '.join(report.get('drifted', []))}**.",
+            f"The live service reports drift in: **{', '.join(report.get('drifted', []))}**.",
             "",
             f"Model `{report.get('model_version')}`; window of {report.get('rows', 0):,} recent rows "
             f"({window.get('oldest')} to {window.get('newest')}, {window.get('workers')} worker(s)); "
@@ -93,7 +94,7 @@ def check(env: Mapping[str, str], say) -> int:
     issue = github.open_drift_issue()
     verdict = report["verdict"]
     if verdict == "drift":
-        body = issue_body(report, service)
+        body = issue_body(report)
         if issue:
             github.call("PATCH", f"/issues/{issue['number']}", {"body": body})
             say(f"Drift: updated issue #{issue['number']} ({', '.join(report['drifted'])}).")
