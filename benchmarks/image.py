@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     section = "\n".join(
         [
-            f"## Container image, Docker storage driver `{driver}`",
+            f"### Container image, Docker storage driver `{driver}`",
             "",
             f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}` on {machine()}, image",
             f"`{args.image}` built on `{base}`, Render defaults (WEB_CONCURRENCY=1), {args.runs} runs. Reproduce:",
