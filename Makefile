@@ -106,6 +106,13 @@ integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are sw
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
 	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$(IMAGE)" --commit "$(COMMIT)"
 
+# `latest` is the tag Render's dashboard (re)deploys, so it only ever moves to a verified image.
+.PHONY: promote-image
+promote-image: ## Tag IMAGE (name@sha256:<digest>) as name:latest in its registry, after a verified deploy
+	@[[ "$(IMAGE)" =~ ^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$$ ]] \
+	  || { echo "promote-image: IMAGE must be <name>@sha256:<64 hex>, got '$(IMAGE)'" >&2; exit 2; }
+	image="$(IMAGE)"; docker buildx imagetools create --tag "$${image%@*}:latest" "$$image"
+
 INPUT ?=
 .PHONY: monitor
 monitor: setup ## Drift report for INPUT (prediction log or CSV) vs training; exit 1 on drift

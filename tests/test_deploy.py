@@ -115,7 +115,7 @@ def test_unreachable_service_is_reported(render, monkeypatch, capsys):
 
 def test_skips_and_says_what_to_set_without_secrets(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("RENDER_DEPLOY_HOOK_URL", raising=False)
-    monkeypatch.setenv("RENDER_SERVICE_URL", "https://x.onrender.com")
+    monkeypatch.delenv("RENDER_SERVICE_URL", raising=False)
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     assert run() == 0
@@ -167,3 +167,11 @@ def test_a_hook_url_python_cannot_send_fails_without_leaking_it(render, monkeypa
     out = capsys.readouterr().out
     assert "deploy hook refused the deploy (invalid URL" in out
     assert HOOK_KEY not in out
+
+
+@pytest.mark.parametrize("unset", ["RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL"])
+def test_half_a_render_configuration_fails_and_names_what_is_missing(render, monkeypatch, capsys, unset):
+    monkeypatch.delenv(unset)
+    assert run() == 2
+    assert f"{unset} is not set" in capsys.readouterr().out
+    assert render["hooks"] == []

@@ -39,6 +39,7 @@ def test_config_local_overrides(tmp_path):
             "s3://b/p",
             {"DVC cloud remote": True, "MLflow server": True, "Render deploy": True, "API key": True},
         ),
+        ({"RETRAIN_TOKEN": "t"}, None, {"CI on retrain PRs": True, "Render deploy": False}),
         ({"RENDER_DEPLOY_HOOK_URL": "h", "RENDER_SERVICE_URL": " "}, None, {"Render deploy": False}),
     ],
 )
@@ -59,3 +60,13 @@ def test_summary_says_how_to_enable_and_never_prints_values(tmp_path, monkeypatc
     assert "| Render deploy | off |" in text
     assert "set the `RENDER_DEPLOY_HOOK_URL`" in text
     assert "super-secret-value" not in text + capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [("RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL"), ("RENDER_SERVICE_URL", "RENDER_DEPLOY_HOOK_URL")],
+)
+def test_half_a_render_configuration_names_the_missing_secret(present, missing):
+    (render,) = [item for item in integrations.integrations({present: "set"}, None) if item.name == "Render deploy"]
+    assert not render.on
+    assert f"half configured: set `{missing}` too" in render.detail

@@ -50,8 +50,11 @@ class Target:
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> Target | None:
         hook, service = env.get("RENDER_DEPLOY_HOOK_URL", "").strip(), env.get("RENDER_SERVICE_URL", "").strip()
-        if not (hook and service):
+        if not (hook or service):
             return None
+        if not (hook and service):  # half configured: a deploy nobody verifies, or none at all
+            missing = "RENDER_SERVICE_URL" if hook else "RENDER_DEPLOY_HOOK_URL"
+            raise DeployError(f"{missing} is not set: Render deploys need both RENDER_* secrets")
         # Checked here so that no later message ever has to quote the (secret) hook URL.
         for name, value in (("RENDER_DEPLOY_HOOK_URL", hook), ("RENDER_SERVICE_URL", service)):
             parts = urllib.parse.urlsplit(value)

@@ -67,15 +67,7 @@ def integrations(env: Mapping[str, str], remote_url: str | None) -> list[Integra
             else "runs go to a throwaway local store; set the `MLFLOW_TRACKING_URI` secret (and "
             "`MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD` if it needs them)",
         ),
-        Integration(
-            "Render deploy",
-            has("RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL"),
-            "merges to main deploy the pushed image to Render and verify it live"
-            if has("RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL")
-            else "images are built but not deployed; create the service from render.yaml, then set the "
-            "`RENDER_DEPLOY_HOOK_URL` (service → Settings → Deploy Hook) and `RENDER_SERVICE_URL` "
-            "(https://<name>.onrender.com) secrets",
-        ),
+        render_deploy(has),
         Integration(
             "API key",
             has("API_KEY"),
@@ -83,7 +75,33 @@ def integrations(env: Mapping[str, str], remote_url: str | None) -> list[Integra
             if has("API_KEY")
             else "`/predict` is open; set the `API_KEY` secret here and the same `API_KEY` in Render's dashboard",
         ),
+        Integration(
+            "CI on retrain PRs",
+            has("RETRAIN_TOKEN"),
+            "the Retrain workflow's PRs run CI (report and quality gate)"
+            if has("RETRAIN_TOKEN")
+            else "PRs the Retrain workflow opens get no CI run (a GitHub rule for the default token); set a "
+            "`RETRAIN_TOKEN` secret (fine-grained token: contents and pull-requests write)",
+        ),
     ]
+
+
+def render_deploy(has) -> Integration:
+    hook, service = has("RENDER_DEPLOY_HOOK_URL"), has("RENDER_SERVICE_URL")
+    if hook and service:
+        return Integration("Render deploy", True, "merges to main deploy the pushed image to Render and verify it live")
+    if hook or service:
+        missing = "RENDER_SERVICE_URL" if hook else "RENDER_DEPLOY_HOOK_URL"
+        return Integration(
+            "Render deploy", False, f"half configured: set `{missing}` too (the deploy job fails until then)"
+        )
+    return Integration(
+        "Render deploy",
+        False,
+        "images are built but not deployed; create the service from render.yaml, then set the "
+        "`RENDER_DEPLOY_HOOK_URL` (service → Settings → Deploy Hook) and `RENDER_SERVICE_URL` "
+        "(https://<name>.onrender.com) secrets",
+    )
 
 
 def summary(items: list[Integration]) -> str:

@@ -52,6 +52,14 @@ def test_ci_triggers_and_cancels_superseded_runs(ci):
     assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"  # never main
 
 
+def test_latest_moves_only_after_the_live_check(ci):
+    assert "latest" not in yaml.safe_dump(ci["jobs"]["image"])  # the build pushes sha-<short> only
+    runs = [step.get("run", "") for step in ci["jobs"]["deploy"]["steps"]]
+    deploy = next(i for i, run in enumerate(runs) if run.startswith("make deploy"))
+    promote = next(i for i, run in enumerate(runs) if run.startswith("make promote-image"))
+    assert deploy < promote
+
+
 def test_deploy_after_push_after_tests(ci):
     jobs = ci["jobs"]
     assert set(jobs["image"]["needs"]) == {"lint", "test", "pipeline"}
@@ -72,6 +80,8 @@ def test_least_privilege_permissions(path):
         writes = {scope for scope, level in granted.items() if level == "write"}
         allowed = {
             ("ci.yml", "image"): {"packages"},
+            ("ci.yml", "deploy"): {"packages"},  # move `latest` to the verified image
+            ("rollback.yml", "rollback"): {"packages"},  # and back, on a rollback
             ("pr-comment.yml", "comment"): {"pull-requests"},
             ("drift-check.yml", "drift"): {"issues"},
             ("retrain.yml", "retrain"): {"contents", "pull-requests"},  # push a branch, open the PR
@@ -166,6 +176,9 @@ def test_retrain_opens_a_pr_and_never_deploys():
     runs = [step.get("run", "") for _, step in steps(load(WORKFLOWS / "retrain.yml"))]
     assert "make retrain" in runs
     assert "cml@0.20.5 pr create" in text
+    (create,) = [run for run in runs if "pr create" in run]
+    assert "--message=" in create  # without a message CML adds [skip ci] and CI never runs on the PR
+    assert "--branch=" in create  # CML's default branch name repeats while main has not moved
     assert "make deploy" not in text
     assert "docker" not in text
 
