@@ -11,6 +11,7 @@ from mlops import drift_check
 from fake_http import JsonHandler, serve
 
 TOKEN = "ghs_fake-token-value"
+BOT = {"body": f"The live service reports drift...\n{drift_check.MARKER}"}  # an issue the check wrote
 
 
 def report(verdict: str) -> dict:
@@ -43,12 +44,17 @@ class Fake(JsonHandler):
 
     def do_GET(self):
         state = type(self).state
+        if self.path == "/ready":  # asleep (503) for the first `asleep` polls, then ready
+            state["ready_polls"] += 1
+            self.reply(503 if state["ready_polls"] <= state["asleep"] else 200, {})
+            return
         if self.path == "/monitoring/drift":
+            state["drift_reads"] += 1
             self.reply(200, report(state["verdict"]))
             return
         self._record()
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-        assert query == {"state": "open", "labels": "drift", "per_page": "10"}
+        assert query == {"state": "open", "labels": "drift", "per_page": "100"}
         self.reply(200, state["open"])
 
     def do_POST(self):
@@ -62,7 +68,15 @@ class Fake(JsonHandler):
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    Fake.state = {"verdict": "drift", "open": [], "calls": [], "auth": set()}
+    Fake.state = {
+        "verdict": "drift",
+        "open": [],
+        "calls": [],
+        "auth": set(),
+        "asleep": 0,
+        "ready_polls": 0,
+        "drift_reads": 0,
+    }
     with serve(Fake) as url:
         monkeypatch.setenv("RENDER_SERVICE_URL", url)
         monkeypatch.setenv("GITHUB_API_URL", url)
@@ -82,10 +96,11 @@ def test_drift_opens_a_labelled_issue(fake, capsys):
     assert os.environ["RENDER_SERVICE_URL"] not in body["body"]  # the issue may be public; the URL is a secret
     assert fake["auth"] == {f"Bearer {TOKEN}"}
     assert TOKEN not in capsys.readouterr().out
+    assert body["body"].rstrip().endswith(drift_check.MARKER)  # how the next run finds it again
 
 
 def test_drift_updates_the_open_issue_instead_of_opening_another(fake):
-    fake["open"] = [{"number": 3, "title": "x"}, {"number": 4, "pull_request": {}}]
+    fake["open"] = [{"number": 4, "pull_request": {}, **BOT}, {"number": 3, "title": "x", **BOT}]
     assert drift_check.main() == 0
     assert [call[:2] for call in fake["calls"]] == [
         ("GET", "/repos/owner/repo/issues"),
@@ -95,7 +110,7 @@ def test_drift_updates_the_open_issue_instead_of_opening_another(fake):
 
 def test_back_within_thresholds_closes_it(fake, tmp_path):
     fake["verdict"] = "ok"
-    fake["open"] = [{"number": 3}]
+    fake["open"] = [{"number": 3, **BOT}]
     assert drift_check.main() == 0
     assert [call[:2] for call in fake["calls"][1:]] == [
         ("POST", "/repos/owner/repo/issues/3/comments"),
@@ -105,12 +120,49 @@ def test_back_within_thresholds_closes_it(fake, tmp_path):
     assert "closed issue #3" in (tmp_path / "summary.md").read_text()
 
 
-@pytest.mark.parametrize(("verdict", "issues"), [("ok", []), ("insufficient_data", [{"number": 3}])])
+@pytest.mark.parametrize(("verdict", "issues"), [("ok", []), ("insufficient_data", [{"number": 3, **BOT}])])
 def test_nothing_to_change(fake, verdict, issues):
     fake["verdict"] = verdict
     fake["open"] = issues
     assert drift_check.main() == 0
     assert [call[0] for call in fake["calls"]] == ["GET"]
+
+
+@pytest.mark.parametrize("body", [None, "", "Inputs look off since Monday; see the dashboard."])
+def test_a_person_s_drift_issue_is_left_alone(fake, body):
+    fake["open"] = [{"number": 5, "body": body}, {"number": 3, **BOT}]
+    fake["verdict"] = "ok"
+    assert drift_check.main() == 0
+    assert ("PATCH", "/repos/owner/repo/issues/3") in [call[:2] for call in fake["calls"]]
+    assert not [call for call in fake["calls"] if "/issues/5" in call[1]]
+
+    fake["calls"].clear()
+    fake["open"] = [{"number": 5, "body": body}]  # only the person's: drift opens the check's own
+    fake["verdict"] = "drift"
+    assert drift_check.main() == 0
+    assert [call[:2] for call in fake["calls"]] == [
+        ("GET", "/repos/owner/repo/issues"),
+        ("POST", "/repos/owner/repo/issues"),
+    ]
+
+
+def test_waits_for_a_sleeping_service_to_wake(fake):
+    fake["asleep"] = 3
+    assert drift_check.main(ready_timeout=10, ready_interval=0.01) == 0
+    assert fake["ready_polls"] == 4
+    assert fake["drift_reads"] == 1
+    assert fake["calls"][-1][:2] == ("POST", "/repos/owner/repo/issues")
+
+
+def test_a_service_that_never_wakes_fails_and_changes_nothing(fake, capsys):
+    fake["asleep"] = 10**6
+    fake["open"] = [{"number": 3, **BOT}]
+    assert drift_check.main(ready_timeout=0.3, ready_interval=0.01) == 1
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # one line, no traceback
+    assert "/ready did not answer 200 within 0.3 s (last: HTTP 503)" in out
+    assert fake["drift_reads"] == 0
+    assert fake["calls"] == []
 
 
 def test_skips_without_a_service(monkeypatch, tmp_path):
@@ -122,8 +174,21 @@ def test_skips_without_a_service(monkeypatch, tmp_path):
 
 def test_an_unreachable_service_fails(fake, monkeypatch, capsys):
     monkeypatch.setenv("RENDER_SERVICE_URL", "http://127.0.0.1:9")
-    assert drift_check.main() == 1
-    assert "/monitoring/drift answered" in capsys.readouterr().out
+    assert drift_check.main(ready_timeout=0.2, ready_interval=0.01) == 1
+    out = capsys.readouterr().out
+    assert "/ready did not answer 200 within 0.2 s (last: ConnectionRefusedError" in out
+    assert fake["calls"] == []
+
+
+def test_a_ready_service_without_a_drift_report_fails(fake, monkeypatch, capsys):
+    monkeypatch.setattr(Fake, "do_GET", _no_drift_endpoint)
+    assert drift_check.main(ready_timeout=1, ready_interval=0.01) == 1
+    assert "/monitoring/drift answered 404" in capsys.readouterr().out
+    assert fake["calls"] == []
+
+
+def _no_drift_endpoint(self):
+    self.reply(200 if self.path == "/ready" else 404, {})
 
 
 def test_github_errors_fail_clearly(fake, monkeypatch, capsys):

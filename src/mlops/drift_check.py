@@ -2,8 +2,11 @@
 
     python -m mlops.drift_check        (make drift-check; the Drift check workflow)
 
-Drift: open an issue labelled `drift` with the table, or update the one already open.
-Back within thresholds: comment and close it. Too little traffic: leave it as it is.
+First waits (up to READY_TIMEOUT seconds) for the service's /ready: Render's free plan sleeps
+when idle and the first requests wake it. Then, on drift: open an issue labelled `drift` with the
+table, or update the one already open. Back within thresholds: comment and close it. Too little
+traffic: leave it as it is. Only issues it wrote itself (their body holds MARKER) are touched; an
+issue a person labelled `drift` is left alone.
 Needs RENDER_SERVICE_URL (skips, exit 0, without it) and GITHUB_TOKEN + GITHUB_REPOSITORY (set
 by Actions); GITHUB_API_URL points elsewhere for tests. Standard library only.
 """
@@ -16,10 +19,15 @@ import sys
 import urllib.parse
 from collections.abc import Mapping
 
-from mlops.probe import Answer, request
+from mlops.probe import Answer, request, wait_for
 
 LABEL = "drift"
 TITLE = "Data drift detected in production"
+# Hidden in the rendered issue; marks the issues this check manages.
+MARKER = "<!-- mlops-template: drift-check -->"
+# A sleeping free-plan Render service takes up to a minute or so to wake.
+READY_TIMEOUT = 120.0
+READY_INTERVAL = 5.0
 
 
 class CheckError(RuntimeError):
@@ -44,9 +52,10 @@ class GitHub:
         return answer.json()
 
     def open_drift_issue(self) -> dict | None:
-        query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 10})
+        """The open `drift` issue this check wrote (not a pull request, not a person's issue)."""
+        query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 100})
         issues = self.call("GET", f"/issues?{query}") or []
-        issues = [issue for issue in issues if "pull_request" not in issue]
+        issues = [issue for issue in issues if "pull_request" not in issue and MARKER in (issue.get("body") or "")]
         return issues[0] if issues else None
 
 
@@ -73,15 +82,35 @@ def issue_body(report: dict) -> str:
             "Next: look at the data behind it (`make monitor INPUT=<prediction log>` draws each drifted "
             "feature), then retrain on fresh data (Actions → Retrain) and review the PR's report.",
             "This issue is updated by the daily drift check and closed when the service is back within thresholds.",
+            MARKER,
         ]
     )
 
 
-def check(env: Mapping[str, str], say) -> int:
+def wait_until_ready(service: str, timeout: float, interval: float) -> None:
+    """Poll /ready until it answers 200 (this wakes a sleeping service); CheckError after `timeout`."""
+    seen: list[Answer] = []
+
+    def ready(answer: Answer) -> bool:
+        seen.append(answer)
+        return answer.status == 200
+
+    try:
+        wait_for(f"{service}/ready", accept=ready, timeout=timeout, interval=interval)
+    except TimeoutError:
+        last = seen[-1] if seen else None
+        got = "no answer" if last is None else last.error or f"HTTP {last.status}"
+        raise CheckError(f"{service}/ready did not answer 200 within {timeout:g} s (last: {got})") from None
+
+
+def check(
+    env: Mapping[str, str], say, *, ready_timeout: float = READY_TIMEOUT, ready_interval: float = READY_INTERVAL
+) -> int:
     service = env.get("RENDER_SERVICE_URL", "").strip().rstrip("/")
     if not service:
         say("Drift check skipped: set the RENDER_SERVICE_URL secret to check the live service daily.")
         return 0
+    wait_until_ready(service, ready_timeout, ready_interval)
     answer = request(f"{service}/monitoring/drift", timeout=30)
     report = answer.json() if answer.status == 200 else None
     if not isinstance(report, dict) or "verdict" not in report:
@@ -111,7 +140,9 @@ def check(env: Mapping[str, str], say) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, *, ready_timeout: float = READY_TIMEOUT, ready_interval: float = READY_INTERVAL
+) -> int:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
 
     def say(line: str) -> None:
@@ -121,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 handle.write(f"- {line}\n")
 
     try:
-        return check(os.environ, say)
+        return check(os.environ, say, ready_timeout=ready_timeout, ready_interval=ready_interval)
     except CheckError as error:
         say(f"error: {error}")
         return 1
