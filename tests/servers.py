@@ -33,7 +33,9 @@ def gunicorn(directory: Path, *, workers: int = 1, **env: str) -> Iterator[tuple
         "PREDICTION_LOG_STDOUT": "0",
         **env,
     }
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", "MONITORING_DIR"):  # the config makes its own
+        if variable not in env:
+            environment.pop(variable, None)
     log = open(directory / f"gunicorn-{port}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"],

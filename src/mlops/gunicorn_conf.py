@@ -1,11 +1,13 @@
 """gunicorn settings for the API: `gunicorn -c python:mlops.gunicorn_conf`.
 
 Every value can be overridden by the environment Render (or you) set: PORT, HOST,
-WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_TIMEOUT, GUNICORN_GRACEFUL_TIMEOUT.
+WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_TIMEOUT, GUNICORN_GRACEFUL_TIMEOUT; MLOPS_RUNTIME_DIR is
+where the directories below are created when not set (default /dev/shm, else the temp dir).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -22,13 +24,28 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # Prometheus multiprocess mode: every worker writes its samples to PROMETHEUS_MULTIPROC_DIR;
 # /metrics sums them. It must exist before prometheus_client is imported (preload).
 _shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # noqa: S108 (tmpfs, on purpose)
+_runtime = os.environ.get("MLOPS_RUNTIME_DIR") or _shm
 # The drift window: each worker shares its recent rows in MONITORING_DIR, so /monitoring/drift
 # sees them all. Directories set by the operator are used as they are and never deleted.
 _created: list[str] = []
+_master = os.getpid()
 for _variable, _prefix in (("PROMETHEUS_MULTIPROC_DIR", "prometheus-"), ("MONITORING_DIR", "monitoring-")):
     if not os.environ.get(_variable):
-        os.environ[_variable] = tempfile.mkdtemp(prefix=_prefix, dir=_shm)
+        os.environ[_variable] = tempfile.mkdtemp(prefix=_prefix, dir=_runtime)
         _created.append(os.environ[_variable])
+
+
+def _remove_created() -> None:
+    """Delete the directories made above: once, and only in the master (forked workers inherit
+    atexit handlers and exit while the master, and the directories, live on)."""
+    if os.getpid() != _master:
+        return
+    while _created:
+        shutil.rmtree(_created.pop(), ignore_errors=True)
+
+
+# on_exit covers a normal shutdown; atexit also covers an app that fails to load (no on_exit then).
+atexit.register(_remove_created)
 
 wsgi_app = "mlops.api:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (a container listens on all interfaces)
@@ -101,5 +118,4 @@ def when_ready(server) -> None:
 
 
 def on_exit(server) -> None:
-    for directory in _created:
-        shutil.rmtree(directory, ignore_errors=True)
+    _remove_created()
