@@ -11,6 +11,15 @@ from mlops.cli import StageError
         ("sqlite:////abs/mlflow.db", "sqlite:////abs/mlflow.db"),
         ("https://user:s3cret@mlflow.example.com:8443/", "https://mlflow.example.com:8443/"),
         ("http://token@mlflow.example.com", "http://mlflow.example.com"),
+        ("https://mlflow.example.com/?token=s3cret", "https://mlflow.example.com/"),
+        (
+            "https://mlflow.example.com/mlflow?api_key=s3cret&x=1#access_token=s3cret",
+            "https://mlflow.example.com/mlflow",
+        ),
+        ("https://u:p@mlflow.example.com:8443/path?sig=s3cret", "https://mlflow.example.com:8443/path"),
+        ("http://user:s3cret@[::1]:5000/", "http://[::1]:5000/"),
+        ("https://user@name:s3cret@mlflow.example.com/", "https://mlflow.example.com/"),
+        ("sqlite:///mlflow.db?mode=ro", "sqlite:///mlflow.db"),
     ],
 )
 def test_display_uri_never_shows_credentials(uri, shown):
@@ -21,6 +30,10 @@ def test_run_url_only_for_servers():
     assert tracking.run_url("sqlite:///mlflow.db", "1", "abc") is None
     assert (
         tracking.run_url("https://u:p@mlflow.example.com/", "1", "abc")
+        == "https://mlflow.example.com/#/experiments/1/runs/abc"
+    )
+    assert (
+        tracking.run_url("https://mlflow.example.com/?token=t", "1", "abc")
         == "https://mlflow.example.com/#/experiments/1/runs/abc"
     )
 

@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def display_uri(uri: str) -> str:
-    """The tracking URI without any credentials it may carry."""
-    parts = urllib.parse.urlsplit(uri)
-    if not (parts.username or parts.password):
-        return uri
-    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """The tracking URI without any credentials it may carry: user info, query and fragment."""
+    # Cut by hand: urlunsplit would turn sqlite:///mlflow.db into sqlite:/mlflow.db.
+    netloc = urllib.parse.urlsplit(uri).netloc
+    shown = uri.split("#", 1)[0].split("?", 1)[0]
+    if "@" in netloc:  # keep host[:port] as written (an IPv6 host keeps its brackets)
+        shown = shown.replace(netloc, netloc.rpartition("@")[2], 1)
+    return shown
 
 
 def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
