@@ -3,7 +3,7 @@ import pytest
 
 from mlops import prepare
 from mlops.config import parse_config
-from mlops.raw_data import load_raw
+from mlops.raw_data import DataValidationError, load_raw
 
 from conftest import SAMPLE, params_in, write_params
 
@@ -43,6 +43,55 @@ def test_split_without_stratification(raw, tmp_path):
     config = parse_config(params)
     train, test = prepare.split(raw, config.split)
     assert len(train) + len(test) == len(raw)
+
+
+def sparse_top_bin(raw: pd.DataFrame) -> pd.DataFrame:
+    """The sample with a single row left in the top income bin, (6, inf]."""
+    return pd.concat([raw[raw["median_income"] <= 6], raw[raw["median_income"] > 6].head(1)])
+
+
+def one_row_missing_income(raw: pd.DataFrame) -> pd.DataFrame:
+    frame = raw.copy()
+    frame.loc[frame.index[0], "median_income"] = float("nan")
+    return frame
+
+
+def two_rows_per_bin(raw: pd.DataFrame) -> pd.DataFrame:
+    """Every bin has its 2 rows, but a 20% test split of 10 rows cannot hold all 5 bins."""
+    return raw.groupby(pd.cut(raw["median_income"], [0, 1.5, 3, 4.5, 6, float("inf")])).head(2)
+
+
+@pytest.mark.parametrize(
+    ("make_frame", "expected"),
+    [
+        (sparse_top_bin, r"bin\(s\) \(6, inf\] has 1 row\(s\); each bin needs at least 2"),
+        (one_row_missing_income, r"bin\(s\) outside \[0, inf\] or missing has 1 row\(s\)"),
+        (
+            two_rows_per_bin,
+            r"test_size = 2 should be greater or equal to the number of classes = 5 "
+            r"\(rows per bin: \[0, 1\.5\]: 2, \(1\.5, 3\]: 2, .*\(6, inf\]: 2\)",
+        ),
+    ],
+)
+def test_split_too_sparse_to_stratify_names_the_bins_and_the_fix(raw, config, make_frame, expected):
+    with pytest.raises(DataValidationError, match=expected) as error:
+        prepare.split(make_frame(raw), config.split)
+    assert "stratify the train/test split on 'median_income'" in str(error.value)
+    assert "Merge sparse bins with a neighbour in params.yaml (split.stratify.bins)" in str(error.value)
+
+
+def test_main_fails_on_a_sparse_income_bin_and_writes_nothing(workdir, config, capsys):
+    sparse = workdir / "incoming" / "sparse.csv"
+    sparse.parent.mkdir()
+    sparse_top_bin(load_raw(SAMPLE, config.data)).to_csv(sparse, index=False)
+    params = params_in(workdir)
+    params["paths"]["raw"] = str(sparse)
+    assert prepare.main(["--params", str(write_params(workdir, params))]) == 1
+    err = capsys.readouterr().err
+    assert "[prepare] error: cannot stratify the train/test split on 'median_income'" in err
+    assert "(6, inf] has 1 row(s)" in err
+    assert "Traceback" not in err
+    assert not (workdir / "artifacts").exists()
 
 
 def test_main_writes_both_splits_and_reads_them_back(params_file, workdir, capsys):
