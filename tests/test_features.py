@@ -69,6 +69,17 @@ def test_one_hot_columns_follow_training_categories(trained):
     [
         ({"family": "GradientBoostingClassifier", "params": {}}, r"not a scikit-learn regressor"),
         ({"family": "Ridge", "params": {"max_iter": 5, "depth": 2}}, r"Ridge has no parameter\(s\) depth"),
+        (
+            {"family": "HistGradientBoostingRegressor", "params": {"max_iter": "abc", "random_state": 0}},
+            r"^model\.params\.max_iter: The 'max_iter' parameter of HistGradientBoostingRegressor must be an int "
+            r"in the range \[1, inf\)\. Got 'abc' instead",
+        ),
+        (
+            {"family": "HistGradientBoostingRegressor", "params": {"max_iter": 10, "learning_rate": -0.1}},
+            r"^model\.params\.learning_rate: The 'learning_rate' parameter .* must be a float in the range "
+            r"\(0\.0, inf\)\. Got -0\.1 instead",
+        ),
+        ({"family": "Ridge", "params": {"solver": "fastest"}}, r"^model\.params\.solver: .*Got 'fastest' instead"),
     ],
 )
 def test_model_family_and_params_are_checked(tmp_path, model, expected):

@@ -5,6 +5,8 @@ Serving unpickles this same Pipeline, so everything here must import without DVC
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -13,6 +15,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import all_estimators
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mlops.config import Config, ConfigError, FeaturesConfig, ModelConfig
 
@@ -97,7 +100,16 @@ def make_estimator(model: ModelConfig):
     unknown = sorted(set(model.params) - set(estimator_class().get_params()))
     if unknown:
         raise ConfigError(f"model.params: {model.family} has no parameter(s) {', '.join(unknown)}")
-    return estimator_class(**model.params)
+    try:
+        estimator = estimator_class(**model.params)
+        # sklearn checks values only in fit(); check them now, where a bad one is a config error.
+        if hasattr(estimator, "_parameter_constraints"):
+            estimator._validate_params()
+    except (InvalidParameterError, ValueError, TypeError) as error:
+        named = re.search(r"The '(\w+)' parameter", str(error))
+        where = f"model.params.{named[1]}" if named and named[1] in model.params else "model.params"
+        raise ConfigError(f"{where}: {error}") from None
+    return estimator
 
 
 def make_engineer(numeric: list[str], features: FeaturesConfig) -> FeatureEngineer:
