@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -13,8 +14,25 @@ from mlops.config import Config, parse_config
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "housing_sample.csv"
 
-# Small enough to fit in well under a second, big enough to learn something.
+# Small enough to fit in well under a second, big enough to learn something (for the default
+# HistGradientBoostingRegressor; another family gets only the keys it accepts: see fast_model).
 FAST_MODEL = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15, "early_stopping": False, "random_state": 0}
+
+
+@functools.cache
+def accepted_params(family: str) -> frozenset[str]:
+    """The hyperparameter names of a scikit-learn regressor (empty for an unknown family: make_estimator
+    reports that one)."""
+    from mlops.features import regressor_families
+
+    estimator_class = regressor_families().get(family)
+    return frozenset(estimator_class().get_params()) if estimator_class else frozenset()
+
+
+def fast_model(family: str) -> dict:
+    """FAST_MODEL's speed-ups that `family` accepts, so a fork that switches model family keeps a working suite."""
+    accepted = accepted_params(family)
+    return {key: value for key, value in FAST_MODEL.items() if key in accepted}
 
 
 def repo_params() -> dict:
@@ -23,11 +41,11 @@ def repo_params() -> dict:
 
 def params_in(directory: Path, **sections) -> dict:
     """The repository's params with every path moved into `directory`, the raw data set to the
-    committed sample, a fast model, and any section replaced by keyword."""
+    committed sample, a fast model (of params.yaml's family), and any section replaced by keyword."""
     params = repo_params()
     params["paths"] = {key: str(directory / Path(value)) for key, value in params["paths"].items()}
     params["paths"]["raw"] = str(SAMPLE)
-    params["model"]["params"] = dict(FAST_MODEL)
+    params["model"]["params"] = fast_model(params["model"]["family"])
     params["evaluate"]["permutation_repeats"] = 2
     params.update(sections)
     return params

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import FAST_MODEL, ROOT
+from conftest import ROOT, fast_model
 
 GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
@@ -65,7 +65,7 @@ def copy_repository(destination: Path, *, sample_data: bool = True) -> Path:
         shutil.copy2(ROOT / name, target)
     if sample_data:
         set_params(destination, lambda p: p["paths"].update(raw="tests/fixtures/housing_sample.csv"))
-        set_params(destination, lambda p: p["model"].update(params=dict(FAST_MODEL)))
+        set_params(destination, lambda p: p["model"].update(params=fast_model(p["model"]["family"])))
         set_params(destination, lambda p: p["evaluate"].update(permutation_repeats=2))
     git(destination, "init", "-q", "-b", "main")
     git(destination, "add", "-A")

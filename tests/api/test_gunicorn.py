@@ -43,12 +43,25 @@ def test_ready_and_predictions_equal_in_process(two_workers, served):
     np.testing.assert_allclose(answers, in_process(served, records))
 
 
+def batch_totals(url: str) -> tuple[float, float]:
+    """(model calls, rows predicted) so far, summed over every worker."""
+    text = get(url, "/metrics")
+    return sample(text, "model_batch_rows_count"), sample(text, "model_batch_rows_sum")
+
+
 def test_concurrent_requests_each_get_their_own_answer(two_workers, served):
-    records = records_of(served, 96)
+    records = records_of(served, 80) * 2  # the sample's whole test split, twice
     expected = in_process(served, records)
+    calls_before, rows_before = batch_totals(two_workers)
     with ThreadPoolExecutor(32) as pool:
         answers = list(pool.map(lambda record: post(two_workers, record)["prediction"], records))
     np.testing.assert_allclose(answers, expected)
+    calls_after, rows_after = batch_totals(two_workers)
+    calls, rows = calls_after - calls_before, rows_after - rows_before
+    assert rows == len(records)  # one row per request, every one through the model exactly once
+    # Micro-batching: 32 requests in flight over 2 workers share model calls. Fewer calls than
+    # rows means some call predicted several requests' rows (measured: about 1 call per 6 rows).
+    assert calls < rows, f"{calls:g} model calls for {rows:g} one-row requests: no batch formed"
 
 
 def test_metrics_add_up_across_workers(two_workers, served):
