@@ -85,6 +85,7 @@ def test_main_with_an_unreachable_tracking_server_fails_in_one_line(params_file,
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("[train] error: MLflow tracking server http://127.0.0.1:9 is unreachable")
     assert "Traceback" not in "\n".join(err)
+    assert not [line for line in err if "fitting" in line]  # checked before any work
     config = parse_config(params_in(workdir))
     assert not config.paths.model.exists()
     assert not config.paths.metadata.exists()

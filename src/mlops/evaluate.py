@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from mlops import tracking  # MLflow is slow to import; only this stage's run needs it
 
         config = load_config(args.params)
+        tracking.check_server()
         try:
             bundle = load_bundle(config.paths.model, config.paths.metadata)
         except BundleError as error:

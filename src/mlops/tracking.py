@@ -40,6 +40,11 @@ def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
     return f"{display_uri(uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def check_server() -> None:
+    """Fail in one line, before a stage does any work, when the configured server is unreachable."""
+    _check_server(mlflow.get_tracking_uri())
+
+
 def _check_server(uri: str) -> None:
     if not uri.startswith(("http://", "https://")):
         return

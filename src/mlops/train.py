@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         from mlops import tracking  # MLflow is slow to import; only this stage's run needs it
 
         config = load_config(args.params)
+        tracking.check_server()
         frame = read_frame(config.paths.train, config.data)
         log.info(
             "fitting %s on %s rows x %s features ...", config.model.family, f"{len(frame):,}", len(config.data.features)
