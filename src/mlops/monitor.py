@@ -11,6 +11,7 @@ Exit code: 0 no drift (or too little data to say), 1 drift found, 2 bad input.
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import sys
@@ -33,8 +34,12 @@ class InputError(ValueError):
     """The input file cannot be read as a prediction log or a CSV of features."""
 
 
-def load_input(path: Path, config, bundle) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and predictions from a prediction log (.jsonl/.log/.json) or a CSV."""
+def load_input(path: Path, config, bundle, model_version: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features and predictions from a prediction log (.jsonl/.log/.json) or a CSV.
+
+    A log's lines are those of `model_version` (None: every version), since predictions of
+    different models are not one distribution.
+    """
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
     if Path(path).suffix.lower() == ".csv":
@@ -47,6 +52,15 @@ def load_input(path: Path, config, bundle) -> tuple[pd.DataFrame, np.ndarray]:
         raise InputError(f"{path}: not a text prediction log (JSON lines) or a .csv") from None
     if not events:
         raise InputError(f'{path}: no prediction lines (JSON objects with "event": "prediction") found')
+    if model_version is not None:
+        found = collections.Counter(str(event.get("model_version")) for event in events)
+        events = [event for event in events if event.get("model_version") == model_version]
+        if not events:
+            versions = ", ".join(f"{version} ({count:,} lines)" for version, count in found.most_common())
+            raise InputError(
+                f"{path}: no prediction lines of model {model_version}; the log has {versions}. "
+                "Pass --model-version <version> or --model-version all"
+            )
     frame = bundle.schema.to_frame([event.get("inputs") or {} for event in events])
     return frame, np.array([event.get("prediction", np.nan) for event in events], dtype=float)
 
@@ -112,12 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, required=True, help="prediction log (JSON lines) or CSV of new data")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("monitoring-report"))
+    parser.add_argument(
+        "--model-version",
+        default="current",
+        help="which model's lines of a prediction log to assess: current (the trained bundle's, default), "
+        "a version, or all",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.params)
         bundle = load_bundle(config.paths.model, config.paths.metadata)
         reference = read_reference(config.paths.reference)
-        features, predictions = load_input(args.input, config, bundle)
+        version = {"current": bundle.version, "all": None}.get(args.model_version, args.model_version)
+        features, predictions = load_input(args.input, config, bundle, version)
     except (ConfigError, BundleError, DataValidationError, InputError) as error:
         print(f"[monitor] error: {error}", file=sys.stderr)
         return BAD_INPUT

@@ -85,6 +85,31 @@ def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
     assert list((tmp_path / "r").glob("*.png")) == []
 
 
+def test_monitor_reads_only_the_current_models_lines_unless_told(service, served_full, tmp_path):
+    _, log = service
+    directory = served_full[3]
+    other = tmp_path / "other-model.jsonl"
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    other.write_text("".join(json.dumps({**line, "model_version": "m-older"}) + "\n" for line in lines))
+    done = monitor(directory / "params.yaml", "--input", str(other), "--out", str(tmp_path / "r"))
+    assert done.returncode == 2
+    current = lines[0]["model_version"]  # what the service logged
+    assert f"no prediction lines of model {current}; the log has m-older ({len(lines):,} lines)" in done.stderr
+    assert not (tmp_path / "r").exists()
+    for version in ("m-older", "all"):
+        done = monitor(
+            directory / "params.yaml",
+            "--input",
+            str(other),
+            "--out",
+            str(tmp_path / version),
+            "--model-version",
+            version,
+        )
+        assert done.returncode == 1, done.stderr  # the same drifted rows, now assessed
+        assert f"{len(lines):,} rows" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [("", "no prediction lines"), ("not,a,log\n1,2,3\n", "no prediction lines"), (None, "no such file")],

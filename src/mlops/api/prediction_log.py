@@ -50,7 +50,9 @@ class PredictionLog:
                 self._stream.write(lines)
                 self._stream.flush()
             if self._fd is not None:
-                os.write(self._fd, lines.encode())
+                data = memoryview(lines.encode())
+                while data:  # a write may be partial; the lock keeps this process's lines whole
+                    data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
         if self._fd is not None:
@@ -59,14 +61,19 @@ class PredictionLog:
 
 
 def read_predictions(path: Path) -> list[dict]:
-    """The prediction events of a log that may also hold other lines (access log, errors)."""
+    """The prediction events of a log that may also hold other lines (access log, errors).
+
+    A line may carry a prefix before its JSON object (a timestamp or source that a log
+    platform's export adds): the object is read from the line's first `{`.
+    """
     events = []
     with open(path, encoding="utf-8") as handle:
         for line in handle:
-            if not line.startswith("{"):
+            start = line.find("{")
+            if start < 0:
                 continue
             try:
-                event = json.loads(line)
+                event = json.loads(line[start:])
             except ValueError:
                 continue
             if isinstance(event, dict) and event.get("event") == EVENT:
