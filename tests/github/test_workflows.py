@@ -47,9 +47,10 @@ def test_the_expected_workflows_exist():
 
 
 def test_ci_triggers_and_cancels_superseded_runs(ci):
-    assert ci["on"]["push"]["branches"] == ["main"]
+    assert ci["on"]["push"]["branches"] == ["**"]  # lint, test, repro on every push
     assert "pull_request" in ci["on"]
-    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"  # never main
+    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.ref != 'refs/heads/main' }}"  # never main
+    assert "github.sha" in ci["concurrency"]["group"]  # main: a group per commit, so none is dropped
 
 
 def test_latest_moves_only_after_the_live_check(ci):
