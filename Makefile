@@ -106,6 +106,11 @@ integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are sw
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
 	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$(IMAGE)" --commit "$(COMMIT)"
 
+# REQUESTED comes from the environment (a workflow input): the shell reads it, make never expands it.
+.PHONY: resolve-image
+resolve-image: ## Rollback: REQUESTED (tag or commit) -> image by digest + its commit, for make deploy
+	PYTHONPATH=src $(PYTHON) -m mlops.rollback --requested "$${REQUESTED:?set REQUESTED to an image tag or commit}"
+
 # `latest` is the tag Render's dashboard (re)deploys, so it only ever moves to a verified image.
 .PHONY: promote-image
 promote-image: ## Tag IMAGE (name@sha256:<digest>) as name:latest in its registry, after a verified deploy

@@ -146,7 +146,7 @@ def test_rollback_uses_the_same_deploy_target():
     workflow = load(WORKFLOWS / "rollback.yml")
     assert workflow["on"]["workflow_dispatch"]["inputs"]["image"]["required"] is True
     runs = [step.get("run", "") for _, step in steps(workflow)]
-    assert any(run.startswith("make deploy ") for run in runs)
+    assert runs.index("make resolve-image") < next(i for i, run in enumerate(runs) if run.startswith("make deploy "))
     ci_runs = [step.get("run", "") for _, step in steps(load(WORKFLOWS / "ci.yml"))]
     assert any(run.startswith("make deploy ") for run in ci_runs)
     assert workflow["concurrency"]["group"] == load(WORKFLOWS / "ci.yml")["jobs"]["deploy"]["concurrency"]["group"]
