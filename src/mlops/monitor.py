@@ -23,7 +23,7 @@ import pandas as pd
 from mlops import artifacts
 from mlops.api.prediction_log import read_predictions
 from mlops.bundle import BundleError, load_bundle
-from mlops.config import ConfigError, load_config
+from mlops.config import DEFAULT_PARAMS, ConfigError, load_config
 from mlops.drift import PREDICTION, assess, categorical_shares, numeric_shares
 from mlops.raw_data import DataValidationError, load_raw
 
@@ -124,7 +124,7 @@ def draw(name: str, profile: dict, values, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, required=True, help="prediction log (JSON lines) or CSV of new data")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     parser.add_argument("--out", type=Path, default=Path("monitoring-report"))
     parser.add_argument(
         "--model-version",

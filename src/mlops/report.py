@@ -27,6 +27,7 @@ import yaml
 
 from mlops import cli
 from mlops.bundle import read_run_record
+from mlops.config import DEFAULT_PARAMS
 from mlops.metrics import HIGHER_IS_BETTER
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def _git(root: Path, *args: str) -> str:
 def committed_params(root: Path, commit: str) -> dict:
     """params.yaml as committed at `commit` (empty when it has none or it does not parse)."""
     try:
-        params = yaml.safe_load(_git(root, "show", f"{commit}:params.yaml"))
+        params = yaml.safe_load(_git(root, "show", f"{commit}:{DEFAULT_PARAMS.as_posix()}"))
     except (subprocess.CalledProcessError, yaml.YAMLError):
         return {}
     return params if isinstance(params, dict) else {}
@@ -78,7 +79,7 @@ def committed_params(root: Path, commit: str) -> dict:
 
 def collect(root: Path, label: str, commit: str) -> Results:
     """Read a working tree's params and pipeline outputs (after `dvc repro`)."""
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+    params = yaml.safe_load((root / DEFAULT_PARAMS).read_text(encoding="utf-8")) or {}
     paths = {key: root / value for key, value in (params.get("paths") or {}).items()}
     results = Results(label=label, commit=commit, params=params)
     results.metrics = _read_json(paths["metrics"]) if "metrics" in paths else None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.config import MonitorConfig, ServeConfig, load_config
+from mlops.config import DEFAULT_PARAMS, MonitorConfig, ServeConfig, load_config
 from mlops.provenance import git_commit
 
 
@@ -32,7 +32,7 @@ class ApiSettings:
         """params.yaml (PARAMS_FILE) for paths and knobs; deployment settings from variables:
         API_KEY, PREDICTION_LOG_FILE, PREDICTION_LOG_STDOUT (0 to silence), GIT_COMMIT (baked into
         the image), BUILD_TIME."""
-        config = load_config(Path(environ.get("PARAMS_FILE", "params.yaml")))
+        config = load_config(Path(environ.get("PARAMS_FILE") or DEFAULT_PARAMS))
         log_file = environ.get("PREDICTION_LOG_FILE", "").strip()
         return cls(
             model=config.paths.model,
