@@ -154,6 +154,7 @@ class MonitorConfig(_Frozen):
     window_size: int = Field(ge=10)
     min_window: int = Field(ge=10)
     seed: int = 0
+    report_cache_seconds: float = Field(default=2.0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _window_holds_the_minimum(self) -> MonitorConfig:

@@ -95,3 +95,24 @@ def test_window_round_trips_rows_and_merges_sibling_workers(served_full, tmp_pat
     features, predictions, workers, _ = window.snapshot()
     assert workers == 2
     assert sorted(predictions) == [3.0, 4.0, 5.0, 10.0, 11.0]  # the newest five of both
+
+
+def test_an_assessment_is_reused_for_report_cache_seconds(served_full, tmp_path, monkeypatch):
+    import mlops.api.monitoring as monitoring
+
+    cfg, _, test, _ = served_full
+    calls = []
+    real_assess = monitoring.assess
+    monkeypatch.setattr(monitoring, "assess", lambda *args: calls.append(1) or real_assess(*args))
+    now = [100.0]
+    window = DriftWindow(served_full[1].schema, cfg.monitor.window_size, tmp_path)
+    reference = json.loads(cfg.paths.reference.read_text())
+    watch = monitoring.Monitoring(window, reference, cfg.monitor, clock=lambda: now[0])
+    first = watch.report()
+    window.add(served_full[1].schema.to_frame(records(test.head(5), cfg)), np.ones(5))
+    now[0] += cfg.monitor.report_cache_seconds / 2
+    assert watch.report() == first  # within the cache time: the same assessment, no new work
+    assert len(calls) == 1
+    now[0] += cfg.monitor.report_cache_seconds
+    assert watch.report()["rows"] == first["rows"] + 5
+    assert len(calls) == 2

@@ -6,19 +6,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from mlops.api.drift_window import DriftWindow
+from mlops.api.monitoring import Monitoring
 from mlops.api.prediction_log import PredictionLog
 from mlops.api.predictor import Predictor
 from mlops.api.settings import ApiSettings
 from mlops.api.telemetry import Telemetry
-from mlops.config import MonitorConfig
-
-
-@dataclass(frozen=True)
-class Monitoring:
-    window: DriftWindow
-    reference: dict
-    config: MonitorConfig
 
 
 @dataclass(frozen=True)

@@ -98,9 +98,5 @@ def metrics() -> Response:
     """Prometheus exposition of every worker's metrics (drift gauges refreshed on each scrape)."""
     state = current_app.extensions["mlops"]
     if state.monitoring is not None:
-        from mlops.api.monitoring import drift_report
-
-        state.telemetry.record_drift(
-            drift_report(state.monitoring.window, state.monitoring.reference, state.monitoring.config)
-        )
+        state.telemetry.record_drift(state.monitoring.report())
     return Response(state.telemetry.exposition(), content_type=CONTENT_TYPE_LATEST)
