@@ -54,6 +54,10 @@ def test_report_compares_metrics_params_hashes_and_figures(branches):
         assert (repo / f"ci-report/{side}-predicted_vs_actual.png").read_bytes().startswith(b"\x89PNG")
         assert f"]({side}-predicted_vs_actual.png)" in text
     assert json.loads((repo / "ci-report/gate.json").read_text()) == {"passed": True, "reasons": []}
+    summary = (repo / "ci-report/summary.md").read_text()  # the job summary cannot show local images
+    assert "](pr-predicted_vs_actual.png)" not in summary
+    assert "PR predicted_vs_actual.png (figure: PR comment, `pr-report` artifact)" in summary
+    assert summary.split("| metric |")[0] == text.split("| metric |")[0]
     # The base was reproduced in a worktree that is gone again; this tree is untouched.
     assert git(repo, "worktree", "list").count("\n") == 0
     assert git(repo, "status", "--porcelain") == ""  # ci-report/ is git-ignored

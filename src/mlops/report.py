@@ -5,7 +5,7 @@ the working tree. It reproduces the base branch in a temporary git worktree that
 cache (unchanged stages come back from DVC's run-cache instead of being retrained), then writes
 `report.md` with the metric deltas, the params diff, before/after figures, data and model hash
 changes and the quality-gate verdict. Exit code 1 when the gate fails (the report is written
-either way). CML posts report.md as the PR comment; CI also puts it in the job summary.
+either way). CML posts report.md as the PR comment; CI puts summary.md (the same, figures by name) in the job summary.
 
 The gate catches honest regressions: CI runs the PR's own copy of this code, so a PR that
 edits it could pass itself. Reviewers read the comment; branch protection should require it.
@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -270,6 +271,11 @@ def render(base: Results, current: Results, gate: Gate, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def for_job_summary(report: str) -> str:
+    """The report for a job summary, which cannot show local images: each figure becomes its name."""
+    return re.sub(r"!\[([^\]]*)\]\([^)\s]+\.png\)", r"\1 (figure: PR comment, `pr-report` artifact)", report)
+
+
 def build_report(root: Path, base_ref: str, out: Path) -> Gate:
     """Write out/report.md (and the figures it shows) and out/gate.json; return the verdict."""
     out.mkdir(parents=True, exist_ok=True)
@@ -279,7 +285,9 @@ def build_report(root: Path, base_ref: str, out: Path) -> Gate:
     current.figures = _copy_figures(current.figures, out, "pr")
     base = reproduce_base(root, base_ref, out)
     gate = quality_gate(base, current)
-    (out / "report.md").write_text(render(base, current, gate, out), encoding="utf-8")
+    text = render(base, current, gate, out)
+    (out / "report.md").write_text(text, encoding="utf-8")
+    (out / "summary.md").write_text(for_job_summary(text), encoding="utf-8")
     (out / "gate.json").write_text(json.dumps({"passed": gate.passed, "reasons": gate.reasons}, indent=2) + "\n")
     return gate
 
