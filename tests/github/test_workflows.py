@@ -126,11 +126,16 @@ def test_workflows_only_call_make_targets_that_exist(path):
 def test_the_comment_workflow_never_touches_pr_code():
     workflow = load(WORKFLOWS / "pr-comment.yml")
     assert workflow["on"] == {"workflow_run": {"workflows": ["CI"], "types": ["completed"]}}
-    used = [step.get("uses", "") for _, step in steps(workflow)]
-    assert not any("actions/checkout" in uses for uses in used)
-    text = (WORKFLOWS / "pr-comment.yml").read_text()
-    assert "comment update" in text  # one sticky comment, updated in place
-    assert 'case "$number" in' in text  # the artifact's PR number is validated
+    for _, step in steps(workflow):  # only the base repository's own default branch
+        if "actions/checkout" in step.get("uses", ""):
+            assert set(step.get("with", {})) <= {"path", "persist-credentials"}
+            assert step["with"]["persist-credentials"] is False
+    runs = [step.get("run", "") for _, step in steps(workflow)]
+    made_safe = next(i for i, run in enumerate(runs) if "python3 -m mlops.pr_comment report" in run)
+    posted = next(i for i, run in enumerate(runs) if "comment update" in run)  # one sticky comment
+    assert made_safe < posted
+    assert runs[posted].rstrip().endswith("report/comment.md")  # what mlops.pr_comment wrote
+    assert any('case "$number" in' in run for run in runs[:made_safe])  # the PR number is validated first
 
 
 def test_the_pr_report_is_built_in_the_untrusted_workflow_and_uploaded(ci):
@@ -182,35 +187,3 @@ def test_retrain_opens_a_pr_and_never_deploys():
     assert "--branch=" in create  # CML's default branch name repeats while main has not moved
     assert "make deploy" not in text
     assert "docker" not in text
-
-
-def _link_check_script() -> str:
-    workflow = load(WORKFLOWS / "pr-comment.yml")
-    (step,) = [step for _, step in steps(workflow) if step.get("name", "").startswith("Check the report links")]
-    return step["run"]
-
-
-@pytest.mark.parametrize(
-    ("report", "posted"),
-    [
-        ("![base](base-residuals.png) ![pr](pr-residuals.png) [run](https://mlflow.example/r/1)", True),
-        ("no links at all", True),
-        ("![x](/proc/self/environ)", False),  # CML would upload the token-holding environment
-        ('![x](../../etc/passwd "a title")', False),
-        ("![x](<pr-a.png/../../secret>)", False),
-        ("![x][ref]\n\n[ref]: /home/runner/.ssh/id_rsa", False),
-        ("[doc](report.md)", False),
-    ],
-)
-def test_the_comment_workflow_refuses_reports_linking_local_files(tmp_path, report, posted):
-    (tmp_path / "report").mkdir()
-    (tmp_path / "report/report.md").write_text(report + "\n")
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _link_check_script()],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert (done.returncode == 0) is posted, done.stderr
-    if not posted:
-        assert "not posting it" in done.stderr
