@@ -104,9 +104,10 @@ integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are sw
 
 .PHONY: deploy
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
-	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$(IMAGE)" --commit "$(COMMIT)"
+	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$${IMAGE:-}" --commit "$${COMMIT:-}"
 
-# REQUESTED comes from the environment (a workflow input): the shell reads it, make never expands it.
+# Values from workflows (IMAGE, COMMIT, REQUESTED) reach recipes through the environment: the
+# shell reads them and make never pastes them into a command line.
 .PHONY: resolve-image
 resolve-image: ## Rollback: REQUESTED (tag or commit) -> image by digest + its commit, for make deploy
 	PYTHONPATH=src $(PYTHON) -m mlops.rollback --requested "$${REQUESTED:?set REQUESTED to an image tag or commit}"
@@ -114,9 +115,9 @@ resolve-image: ## Rollback: REQUESTED (tag or commit) -> image by digest + its c
 # `latest` is the tag Render's dashboard (re)deploys, so it only ever moves to a verified image.
 .PHONY: promote-image
 promote-image: ## Tag IMAGE (name@sha256:<digest>) as name:latest in its registry, after a verified deploy
-	@[[ "$(IMAGE)" =~ ^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$$ ]] \
-	  || { echo "promote-image: IMAGE must be <name>@sha256:<64 hex>, got '$(IMAGE)'" >&2; exit 2; }
-	image="$(IMAGE)"; docker buildx imagetools create --tag "$${image%@*}:latest" "$$image"
+	@[[ "$${IMAGE:-}" =~ ^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$$ ]] \
+	  || { echo "promote-image: IMAGE must be <name>@sha256:<64 hex>, got '$${IMAGE:-}'" >&2; exit 2; }
+	docker buildx imagetools create --tag "$${IMAGE%@*}:latest" "$$IMAGE"
 
 INPUT ?=
 .PHONY: monitor

@@ -35,6 +35,13 @@ def fast_model(family: str) -> dict:
     return {key: value for key, value in FAST_MODEL.items() if key in accepted}
 
 
+@pytest.fixture(autouse=True)
+def _outside_github_actions(monkeypatch):
+    """`make test` also runs in CI: tests must not write to the job's outputs or read its PR."""
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_HEAD_REF", "GITHUB_BASE_REF"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def repo_params() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 

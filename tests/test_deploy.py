@@ -55,6 +55,7 @@ def render(monkeypatch):
         monkeypatch.setenv("RENDER_SERVICE_URL", base + "/")
         monkeypatch.delenv("API_KEY", raising=False)
         monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
         yield FakeRender.state
 
 
@@ -118,14 +119,18 @@ def test_skips_and_says_what_to_set_without_secrets(monkeypatch, tmp_path, capsy
     monkeypatch.delenv("RENDER_SERVICE_URL", raising=False)
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
     assert run() == 0
     assert "set the RENDER_DEPLOY_HOOK_URL and RENDER_SERVICE_URL secrets" in summary.read_text()
+    assert (tmp_path / "output").read_text() == "deployed=false\n"  # nothing live to point `latest` at
 
 
 def test_success_is_written_to_the_job_summary(render, monkeypatch, tmp_path):
-    summary = tmp_path / "summary.md"
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     assert run() == 0
+    assert output.read_text() == "deployed=true\n"
     assert f"live at commit `{NEW[:12]}`" in summary.read_text()
     assert HOOK_KEY not in summary.read_text()
 

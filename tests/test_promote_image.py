@@ -43,3 +43,11 @@ def test_anything_but_a_digest_is_refused_before_docker_runs(fake_docker, image)
     assert done.returncode != 0
     assert "IMAGE must be <name>@sha256:<64 hex>" in done.stderr
     assert not fake_docker.exists()
+
+
+def test_the_image_reaches_the_shell_as_data_not_code(fake_docker, tmp_path):
+    marker = tmp_path / "injected"
+    done = promote(f"`touch {marker}`$(touch {marker})")
+    assert done.returncode != 0
+    assert not marker.exists()
+    assert not fake_docker.exists()

@@ -135,11 +135,15 @@ def deploy(target: Target, image: str, commit: str, *, timeout: float, interval:
     return metadata
 
 
-def _summary(line: str) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
+def _append(variable: str, line: str) -> None:
+    path = os.environ.get(variable)
     if path:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+def _summary(line: str) -> None:
+    _append("GITHUB_STEP_SUMMARY", line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         say(message)
         _summary(f"- {message}")
+        _append("GITHUB_OUTPUT", "deployed=false")  # later steps (moving `latest` on a rollback) check it
         return 0
     try:
         deploy(target, args.image, args.commit, timeout=args.timeout, interval=args.interval, say=say)
@@ -177,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     _summary(
         f"- ✅ Deployed `{args.image}` to {target.service_url}; live at commit `{args.commit[:12]}`, smoke /predict OK"
     )
+    _append("GITHUB_OUTPUT", "deployed=true")
     return 0
 
 

@@ -59,6 +59,8 @@ def test_latest_moves_only_after_the_live_check(ci):
     deploy = next(i for i, run in enumerate(runs) if run.startswith("make deploy"))
     promote = next(i for i, run in enumerate(runs) if run.startswith("make promote-image"))
     assert deploy < promote
+    steps_ = ci["jobs"]["deploy"]["steps"]
+    assert steps_[deploy]["if"] == steps_[promote]["if"] == "steps.newest.outputs.yes == 'true'"  # never an older run
 
 
 def test_deploy_after_push_after_tests(ci):
