@@ -85,29 +85,25 @@ def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
     assert list((tmp_path / "r").glob("*.png")) == []
 
 
-def test_monitor_reads_only_the_current_models_lines_unless_told(service, served_full, tmp_path):
+def test_monitor_reads_only_the_current_models_lines_unless_told(service, served_full, tmp_path, capsys):
+    from mlops import monitor as monitor_cli  # in process: three runs, no import cost each
+
     _, log = service
-    directory = served_full[3]
-    other = tmp_path / "other-model.jsonl"
+    params = served_full[3] / "params.yaml"
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    other = tmp_path / "other-model.jsonl"
     other.write_text("".join(json.dumps({**line, "model_version": "m-older"}) + "\n" for line in lines))
-    done = monitor(directory / "params.yaml", "--input", str(other), "--out", str(tmp_path / "r"))
-    assert done.returncode == 2
+    assert monitor_cli.main(["--params", str(params), "--input", str(other), "--out", str(tmp_path / "r")]) == 2
     current = lines[0]["model_version"]  # what the service logged
-    assert f"no prediction lines of model {current}; the log has m-older ({len(lines):,} lines)" in done.stderr
+    assert (
+        f"no prediction lines of model {current}; the log has m-older ({len(lines):,} lines)" in capsys.readouterr().err
+    )
     assert not (tmp_path / "r").exists()
     for version in ("m-older", "all"):
-        done = monitor(
-            directory / "params.yaml",
-            "--input",
-            str(other),
-            "--out",
-            str(tmp_path / version),
-            "--model-version",
-            version,
-        )
-        assert done.returncode == 1, done.stderr  # the same drifted rows, now assessed
-        assert f"{len(lines):,} rows" in done.stderr
+        out = tmp_path / version
+        args = ["--params", str(params), "--input", str(other), "--out", str(out), "--model-version", version]
+        assert monitor_cli.main(args) == 1  # the same drifted rows, now assessed
+        assert f"{len(lines):,} rows" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
