@@ -151,7 +151,7 @@ DOCKER_NETWORK ?= host
 
 .PHONY: docker-build-args
 docker-build-args: ## Print the image's build arguments (KEY=VALUE), as CI passes them
-	@echo "GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+	@echo "GIT_COMMIT=$$(PYTHONPATH=src $(PYTHON) -c 'from mlops.provenance import git_commit; print(git_commit())')"
 	@echo "BUILD_TIME=$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	@echo "VERSION=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)"
 	@echo "MODEL_VERSION=$$(python3 -c 'import json; print(json.load(open("model/metadata.json"))["model"]["version"])' 2>/dev/null || echo unknown)"

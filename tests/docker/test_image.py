@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from mlops.probe import request, wait_for
+from mlops.provenance import git_commit
 
 from servers import free_port
 
@@ -70,7 +71,7 @@ def test_predicts_with_the_labelled_model(container):
 
 def test_metadata_names_the_commit_it_was_built_from(container):
     _, url = container
-    built = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    built = git_commit()  # HEAD, marked -dirty when tracked files have uncommitted changes
     assert inspect(IMAGE, '{{index .Config.Labels "org.opencontainers.image.revision"}}') == built
     assert request(f"{url}/metadata").json()["commit"] == built
 
