@@ -22,6 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from mlops.job_files import write_outputs, write_summary
 from mlops.probe import Answer, request
 
 
@@ -135,17 +136,6 @@ def deploy(target: Target, image: str, commit: str, *, timeout: float, interval:
     return metadata
 
 
-def _append(variable: str, line: str) -> None:
-    path = os.environ.get(variable)
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-
-
-def _summary(line: str) -> None:
-    _append("GITHUB_STEP_SUMMARY", line)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True, help="image reference to deploy, ideally by digest")
@@ -162,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         target = Target.from_environment(os.environ)
     except DeployError as error:
         say(f"error: {error}")
-        _summary(f"- ❌ Render deploy failed: {error}")
+        write_summary(f"- ❌ Render deploy failed: {error}")
         return 2
     if target is None:
         message = (
@@ -170,19 +160,19 @@ def main(argv: list[str] | None = None) -> int:
             "(README: Use this template) to deploy on merge."
         )
         say(message)
-        _summary(f"- {message}")
-        _append("GITHUB_OUTPUT", "deployed=false")  # later steps (moving `latest` on a rollback) check it
+        write_summary(f"- {message}")
+        write_outputs(deployed="false")  # later steps (moving `latest` on a rollback) check it
         return 0
     try:
         deploy(target, args.image, args.commit, timeout=args.timeout, interval=args.interval, say=say)
     except DeployError as error:
         say(f"error: {error}")
-        _summary(f"- ❌ Render deploy failed: {error}")
+        write_summary(f"- ❌ Render deploy failed: {error}")
         return 1
-    _summary(
+    write_summary(
         f"- ✅ Deployed `{args.image}` to {target.service_url}; live at commit `{args.commit[:12]}`, smoke /predict OK"
     )
-    _append("GITHUB_OUTPUT", "deployed=true")
+    write_outputs(deployed="true")
     return 0
 
 

@@ -19,6 +19,7 @@ import sys
 import urllib.parse
 from collections.abc import Mapping
 
+from mlops.job_files import write_summary
 from mlops.probe import Answer, request, wait_for
 
 LABEL = "drift"
@@ -143,13 +144,9 @@ def check(
 def main(
     argv: list[str] | None = None, *, ready_timeout: float = READY_TIMEOUT, ready_interval: float = READY_INTERVAL
 ) -> int:
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-
     def say(line: str) -> None:
         print(f"[drift-check] {line}", flush=True)
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(f"- {line}\n")
+        write_summary(f"- {line}")
 
     try:
         return check(os.environ, say, ready_timeout=ready_timeout, ready_interval=ready_interval)

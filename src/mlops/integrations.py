@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops.job_files import write_summary
+
 CLOUD_SCHEMES = (
     "s3://",
     "gs://",
@@ -112,10 +114,7 @@ def summary(items: list[Integration]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     text = summary(integrations(os.environ, default_remote_url()))
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(text)
+    write_summary(text)
     sys.stdout.write(text)
     return 0
 

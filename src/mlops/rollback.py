@@ -18,6 +18,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
+from mlops.job_files import write_outputs, write_summary
+
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 COMMIT = re.compile(r"[0-9a-f]{40}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -78,13 +80,6 @@ def image_name(env: Mapping[str, str]) -> str:
     return f"ghcr.io/{repository.lower()}"
 
 
-def _append(variable: str, text: str) -> None:
-    path = os.environ.get(variable)
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requested", required=True, help="image tag (sha-1a2b3c4) or full commit SHA")
@@ -95,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[rollback] error: {error}", file=sys.stderr)
         return 1
     print(f"[rollback] {args.requested.strip()} is {image} (commit {commit[:12]})")
-    _append("GITHUB_OUTPUT", f"image={image}\ncommit={commit}\n")
-    _append("GITHUB_STEP_SUMMARY", f"- Rolling back to `{image}` (commit `{commit[:12]}`)\n")
+    write_outputs(image=image, commit=commit)
+    write_summary(f"- Rolling back to `{image}` (commit `{commit[:12]}`)")
     return 0
 
 
