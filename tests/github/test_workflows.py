@@ -189,3 +189,17 @@ def test_retrain_opens_a_pr_and_never_deploys():
     assert "--branch=" in create  # CML's default branch name repeats while main has not moved
     assert "make deploy" not in text
     assert "docker" not in text
+
+
+def test_pr_code_sees_only_whether_deploy_secrets_are_set(ci):
+    (step,) = [step for step in ci["jobs"]["pipeline"]["steps"] if step.get("name") == "Integrations"]
+    for name in ("RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL", "API_KEY", "RETRAIN_TOKEN"):
+        assert step["env"][name] == f"${{{{ secrets.{name} != '' && 'set' || '' }}}}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_aws_region_is_never_empty(path):
+    for job in load(path)["jobs"].values():
+        region = job.get("env", {}).get("AWS_DEFAULT_REGION")
+        if region is not None:  # boto: an empty region makes an invalid S3 endpoint
+            assert "|| 'us-east-1'" in region
