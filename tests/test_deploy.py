@@ -54,8 +54,6 @@ def render(monkeypatch):
         monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", f"{base}/deploy/srv-1?key={HOOK_KEY}")
         monkeypatch.setenv("RENDER_SERVICE_URL", base + "/")
         monkeypatch.delenv("API_KEY", raising=False)
-        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-        monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
         yield FakeRender.state
 
 

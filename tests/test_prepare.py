@@ -80,18 +80,26 @@ def test_split_too_sparse_to_stratify_names_the_bins_and_the_fix(raw, config, ma
     assert "Merge sparse bins with a neighbour in params.yaml (split.stratify.bins)" in str(error.value)
 
 
-def test_main_fails_on_a_sparse_income_bin_and_writes_nothing(workdir, config, capsys):
-    sparse = workdir / "incoming" / "sparse.csv"
-    sparse.parent.mkdir()
-    sparse_top_bin(load_raw(SAMPLE, config.data)).to_csv(sparse, index=False)
+def prepare_fails_on(workdir, capsys, name: str, write) -> str:
+    """Run prepare on a raw file that `write(path)` creates; it must exit 1 with one error line,
+    no traceback and no outputs. Returns its stderr."""
+    raw = workdir / "incoming" / name
+    raw.parent.mkdir()
+    write(raw)
     params = params_in(workdir)
-    params["paths"]["raw"] = str(sparse)
+    params["paths"]["raw"] = str(raw)
     assert prepare.main(["--params", str(write_params(workdir, params))]) == 1
     err = capsys.readouterr().err
-    assert "[prepare] error: cannot stratify the train/test split on 'median_income'" in err
-    assert "(6, inf] has 1 row(s)" in err
     assert "Traceback" not in err
     assert not (workdir / "artifacts").exists()
+    return err
+
+
+def test_main_fails_on_a_sparse_income_bin_and_writes_nothing(workdir, config, capsys):
+    sparse = sparse_top_bin(load_raw(SAMPLE, config.data))
+    err = prepare_fails_on(workdir, capsys, "sparse.csv", lambda path: sparse.to_csv(path, index=False))
+    assert "[prepare] error: cannot stratify the train/test split on 'median_income'" in err
+    assert "(6, inf] has 1 row(s)" in err
 
 
 def test_main_writes_both_splits_and_reads_them_back(params_file, workdir, capsys):
@@ -105,17 +113,10 @@ def test_main_writes_both_splits_and_reads_them_back(params_file, workdir, capsy
 
 
 def test_main_fails_on_bad_data_and_writes_nothing(workdir, capsys):
-    bad = workdir / "incoming" / "bad.csv"
-    bad.parent.mkdir()
-    bad.write_text(SAMPLE.read_text().replace("NEAR BAY", "NEAR BAY,extra", 1))
-    params = params_in(workdir)
-    params["paths"]["raw"] = str(bad)
-    assert prepare.main(["--params", str(write_params(workdir, params))]) == 1
-    err = capsys.readouterr().err
+    bad = SAMPLE.read_text().replace("NEAR BAY", "NEAR BAY,extra", 1)
+    err = prepare_fails_on(workdir, capsys, "bad.csv", lambda path: path.write_text(bad))
     assert "[prepare] error:" in err
     assert "bad.csv: not a valid CSV" in err
-    assert "Traceback" not in err
-    assert not (workdir / "artifacts").exists()
 
 
 def test_read_frame_names_the_missing_stage(config):

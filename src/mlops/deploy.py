@@ -31,7 +31,8 @@ class DeployError(RuntimeError):
 
 
 # What CI tested is what Render runs: an image pinned by digest, a full commit SHA.
-IMAGE_BY_DIGEST = re.compile(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+IMAGE_BY_DIGEST = re.compile(rf"[a-z0-9][a-z0-9._/:-]*@{DIGEST.pattern}")
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 

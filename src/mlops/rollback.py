@@ -5,7 +5,8 @@
 Asks the registry through `docker buildx imagetools inspect` (the runner is logged in to GHCR)
 and writes `image=<name>@sha256:...` and `commit=<sha>` to $GITHUB_OUTPUT for the deploy step.
 The commit comes from the image's own `org.opencontainers.image.revision` label, so the live
-check waits for the commit the image was built from. Standard library only.
+check waits for the commit the image was built from. Standard library only (like mlops.deploy,
+whose digest and commit patterns it shares).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
+from mlops.deploy import COMMIT_SHA as COMMIT
+from mlops.deploy import DIGEST
 from mlops.job_files import write_outputs, write_summary
 
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-COMMIT = re.compile(r"[0-9a-f]{40}")
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 REVISION = "org.opencontainers.image.revision"
 
 
