@@ -75,5 +75,5 @@ COPY model/ model/
 USER 10001:10001
 EXPOSE 8000
 # Liveness without curl: the probe module is standard library only.
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python3", "-m", "mlops.probe"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python3", "-m", "mlops.gitops.probe"]
 CMD ["gunicorn", "-c", "python:mlops.gunicorn_conf"]

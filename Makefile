@@ -84,11 +84,11 @@ BASE ?= origin/main
 export BASE
 .PHONY: pipeline-check
 pipeline-check: data ## Fail when dvc.lock does not match what the code, params and data reproduce
-	python -m mlops.pipeline_check
+	python -m mlops.gitops.pipeline_check
 
 .PHONY: ci-report
 ci-report: pipeline ## Write ci-report/report.md (metrics, params, figures, gate) against BASE
-	python -m mlops.report --base "$$BASE" --out ci-report
+	python -m mlops.gitops.report --base "$$BASE" --out ci-report
 
 .PHONY: ci
 ci: ## Rehearse CI locally: lint, tests, pipeline check, the PR report against main
@@ -100,17 +100,17 @@ ci: ## Rehearse CI locally: lint, tests, pipeline check, the PR report against m
 # Standard library only: these two run on a bare runner, without `make setup`.
 .PHONY: integrations
 integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are switched on
-	@PYTHONPATH=src $(PYTHON) -m mlops.integrations
+	@PYTHONPATH=src $(PYTHON) -m mlops.gitops.integrations
 
 .PHONY: deploy
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
-	PYTHONPATH=src $(PYTHON) -m mlops.deploy --image "$${IMAGE:-}" --commit "$${COMMIT:-}"
+	PYTHONPATH=src $(PYTHON) -m mlops.gitops.deploy --image "$${IMAGE:-}" --commit "$${COMMIT:-}"
 
 # Values from workflows (IMAGE, COMMIT, REQUESTED) reach recipes through the environment: the
 # shell reads them and make never pastes them into a command line.
 .PHONY: resolve-image
 resolve-image: ## Rollback: REQUESTED (tag or commit) -> image by digest + its commit, for make deploy
-	PYTHONPATH=src $(PYTHON) -m mlops.rollback --requested "$${REQUESTED:?set REQUESTED to an image tag or commit}"
+	PYTHONPATH=src $(PYTHON) -m mlops.gitops.rollback --requested "$${REQUESTED:?set REQUESTED to an image tag or commit}"
 
 # `latest` is the tag Render's dashboard (re)deploys, so it only ever moves to a verified image.
 .PHONY: promote-image
@@ -127,7 +127,7 @@ monitor: setup ## Drift report for INPUT (prediction log or CSV) vs training; ex
 
 .PHONY: drift-check
 drift-check: ## Live /monitoring/drift -> open, update or close the `drift` issue (scheduled workflow)
-	PYTHONPATH=src $(PYTHON) -m mlops.drift_check
+	PYTHONPATH=src $(PYTHON) -m mlops.gitops.drift_check
 
 .PHONY: retrain
 retrain: setup ## Refresh imported data (dvc update), reproduce; the Retrain workflow PRs what changed

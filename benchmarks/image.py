@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.probe import request, wait_for
+from mlops.gitops.probe import request, wait_for
 from mlops.provenance import git_commit
 
 from report import machine, memory_mb, write_section

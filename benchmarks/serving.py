@@ -29,8 +29,8 @@ import yaml
 
 from mlops.bundle import load_bundle
 from mlops.config import load_config
+from mlops.gitops.probe import wait_for
 from mlops.prepare import read_frame
-from mlops.probe import wait_for
 from mlops.provenance import git_commit
 
 from load import LoadResult, run_load

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlops.probe import wait_for
+from mlops.gitops.probe import wait_for
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.probe import request
+from mlops.gitops.probe import request
 
 from conftest import ROOT
 from servers import gunicorn

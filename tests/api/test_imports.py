@@ -9,7 +9,7 @@ TRAINING_ONLY = ("dvc", "mlflow", "matplotlib", "skops")
 
 def test_serving_imports_no_training_libraries():
     script = (
-        "import sys, json; import mlops.api, mlops.api.precompile, mlops.probe, mlops.deploy, mlops.drift_check; "
+        "import sys, json; import mlops.api, mlops.api.precompile, mlops.gitops.probe, mlops.gitops.deploy, mlops.gitops.drift_check; "
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(TRAINING_ONLY)!r}))))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

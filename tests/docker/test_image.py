@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from mlops.probe import request, wait_for
+from mlops.gitops.probe import request, wait_for
 from mlops.provenance import git_commit
 
 from servers import free_port

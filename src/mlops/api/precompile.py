@@ -18,7 +18,7 @@ SERVER_MODULES = (
     "gunicorn.glogging",
     "gunicorn.workers.gthread",
     "prometheus_client.multiprocess",
-    "mlops.probe",
+    "mlops.gitops.probe",
 )
 
 

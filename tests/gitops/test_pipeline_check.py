@@ -1,6 +1,6 @@
 import pytest
 
-from mlops.pipeline_check import lock_mismatches
+from mlops.gitops.pipeline_check import lock_mismatches
 
 from e2e import copy_repository, run
 
@@ -34,11 +34,11 @@ def test_changed_code_params_and_command_are_named():
 def test_main_in_a_real_repository(tmp_path):
     repo = copy_repository(tmp_path / "repo", sample_data=False)
     run(repo, "dvc", "pull", "data.dvc")
-    ok = run(repo, "python", "-m", "mlops.pipeline_check", measure=True)
+    ok = run(repo, "python", "-m", "mlops.gitops.pipeline_check", measure=True)
     assert "dvc.lock matches" in ok.stderr
     params = (repo / "params.yaml").read_text().replace("learning_rate: 0.06", "learning_rate: 0.07")
     (repo / "params.yaml").write_text(params)
-    stale = run(repo, "python", "-m", "mlops.pipeline_check", check=False, measure=True)
+    stale = run(repo, "python", "-m", "mlops.gitops.pipeline_check", check=False, measure=True)
     assert stale.returncode == 1
     assert "dvc.lock does not match what the code and params reproduce" in stale.stderr
     assert "stage train: params model modified" in stale.stderr

@@ -75,7 +75,7 @@ def wait_for(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mlops.probe [URL]`: exit 0 when URL answers 200 (the container HEALTHCHECK).
+    """`python -m mlops.gitops.probe [URL]`: exit 0 when URL answers 200 (the container HEALTHCHECK).
 
     Default URL: http://127.0.0.1:$PORT/health. Standard library only: no curl in the image.
     """

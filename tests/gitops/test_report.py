@@ -34,7 +34,16 @@ def branches(tmp_path_factory):
 
 def report(repo, *, base="main"):
     done = run(
-        repo, sys.executable, "-m", "mlops.report", "--base", base, "--out", "ci-report", check=False, measure=True
+        repo,
+        sys.executable,
+        "-m",
+        "mlops.gitops.report",
+        "--base",
+        base,
+        "--out",
+        "ci-report",
+        check=False,
+        measure=True,
     )
     return done.returncode, (repo / "ci-report/report.md").read_text(), done
 
@@ -88,7 +97,7 @@ def test_a_base_without_results_is_said_plainly(branches):
 
 
 def _results(rmse, gate=None, label="side"):
-    from mlops.report import Results
+    from mlops.gitops.report import Results
 
     params = {"gate": gate} if gate else {}
     return Results(label=label, commit="c" * 40, params=params, metrics=None if rmse is None else {"rmse": rmse})
@@ -96,7 +105,7 @@ def _results(rmse, gate=None, label="side"):
 
 @pytest.mark.parametrize("rmse", [float("nan"), float("inf"), None, "43000"])
 def test_gate_fails_without_a_finite_rmse(rmse):
-    from mlops.report import quality_gate
+    from mlops.gitops.report import quality_gate
 
     gate = quality_gate(_results(40000.0, {"max_rmse": 45000, "max_rmse_increase_pct": 2}), _results(rmse))
     assert not gate.passed
@@ -105,7 +114,7 @@ def test_gate_fails_without_a_finite_rmse(rmse):
 
 def test_a_base_that_cannot_reproduce_still_sets_the_gate(branches, tmp_path, monkeypatch):
     repo, _, _ = branches
-    from mlops.report import reproduce_base
+    from mlops.gitops.report import reproduce_base
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     git(repo, "checkout", "-q", "-f", "-b", "broken-base", "main")  # -f: drop edits earlier tests left

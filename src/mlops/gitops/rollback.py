@@ -1,11 +1,11 @@
 """Resolve what to roll back to: an image tag or commit -> the image by digest and its commit.
 
-    python -m mlops.rollback --requested sha-1a2b3c4     (or a full 40-character commit SHA)
+    python -m mlops.gitops.rollback --requested sha-1a2b3c4     (or a full 40-character commit SHA)
 
 Asks the registry through `docker buildx imagetools inspect` (the runner is logged in to GHCR)
 and writes `image=<name>@sha256:...` and `commit=<sha>` to $GITHUB_OUTPUT for the deploy step.
 The commit comes from the image's own `org.opencontainers.image.revision` label, so the live
-check waits for the commit the image was built from. Standard library only (like mlops.deploy,
+check waits for the commit the image was built from. Standard library only (like mlops.gitops.deploy,
 whose digest and commit patterns it shares).
 """
 
@@ -19,9 +19,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
-from mlops.deploy import COMMIT_SHA as COMMIT
-from mlops.deploy import DIGEST
-from mlops.job_files import write_outputs, write_summary
+from mlops.gitops.deploy import COMMIT_SHA as COMMIT
+from mlops.gitops.deploy import DIGEST
+from mlops.gitops.job_files import write_outputs, write_summary
 
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 REVISION = "org.opencontainers.image.revision"

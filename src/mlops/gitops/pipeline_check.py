@@ -1,6 +1,6 @@
 """Does the committed dvc.lock match what the code, params and data would reproduce?
 
-`python -m mlops.pipeline_check` (make pipeline-check) asks DVC which stage dependencies differ
+`python -m mlops.gitops.pipeline_check` (make pipeline-check) asks DVC which stage dependencies differ
 from dvc.lock. Missing outputs are fine (a fresh clone has none); a changed dependency means
 someone changed code, params or data without running `dvc repro` and committing dvc.lock.
 """

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlops.job_files import write_outputs, write_summary
+from mlops.gitops.job_files import write_outputs, write_summary
 
 
 def test_outputs_and_summary_are_appended(tmp_path, monkeypatch):

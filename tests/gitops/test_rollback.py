@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from mlops import rollback
+from mlops.gitops import rollback
 
 from conftest import ROOT
 

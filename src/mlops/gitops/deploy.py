@@ -1,6 +1,6 @@
 """Deploy an image to Render and verify it live: the one deploy path for merges and rollbacks.
 
-    python -m mlops.deploy --image ghcr.io/owner/repo@sha256:... --commit <git sha>
+    python -m mlops.gitops.deploy --image ghcr.io/owner/repo@sha256:... --commit <git sha>
 
 1. Calls the service's deploy hook (RENDER_DEPLOY_HOOK_URL) with `imgURL` = the image.
 2. Polls RENDER_SERVICE_URL/metadata until it reports `--commit` (bounded wait).
@@ -22,8 +22,8 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from mlops.job_files import write_outputs, write_summary
-from mlops.probe import Answer, request
+from mlops.gitops.job_files import write_outputs, write_summary
+from mlops.gitops.probe import Answer, request
 
 
 class DeployError(RuntimeError):

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from mlops import pr_comment
+from mlops.gitops import pr_comment
 
 from conftest import ROOT
 

@@ -133,10 +133,10 @@ def test_the_comment_workflow_never_touches_pr_code():
             assert set(step.get("with", {})) <= {"path", "persist-credentials"}
             assert step["with"]["persist-credentials"] is False
     runs = [step.get("run", "") for _, step in steps(workflow)]
-    made_safe = next(i for i, run in enumerate(runs) if "python3 -m mlops.pr_comment report" in run)
+    made_safe = next(i for i, run in enumerate(runs) if "python3 -m mlops.gitops.pr_comment report" in run)
     posted = next(i for i, run in enumerate(runs) if "comment update" in run)  # one sticky comment
     assert made_safe < posted
-    assert runs[posted].rstrip().endswith("report/comment.md")  # what mlops.pr_comment wrote
+    assert runs[posted].rstrip().endswith("report/comment.md")  # what mlops.gitops.pr_comment wrote
     assert any('case "$number" in' in run for run in runs[:made_safe])  # the PR number is validated first
 
 

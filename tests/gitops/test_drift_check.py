@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from mlops import drift_check
+from mlops.gitops import drift_check
 
 from fake_http import JsonHandler, serve
 

@@ -1,4 +1,4 @@
-"""Make the untrusted PR report safe for CML to post: `python -m mlops.pr_comment <report dir>`.
+"""Make the untrusted PR report safe for CML to post: `python -m mlops.gitops.pr_comment <report dir>`.
 
 The report comes from the PR's own code (an artifact). CML uploads every local file a
 markdown link, image or reference definition names, absolute paths included, so a crafted

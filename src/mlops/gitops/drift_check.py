@@ -1,6 +1,6 @@
 """The scheduled drift check: read the live service's verdict and keep one GitHub issue in step.
 
-    python -m mlops.drift_check        (make drift-check; the Drift check workflow)
+    python -m mlops.gitops.drift_check        (make drift-check; the Drift check workflow)
 
 First waits (up to READY_TIMEOUT seconds) for the service's /ready: Render's free plan sleeps
 when idle and the first requests wake it. Then, on drift: open an issue labelled `drift` with the
@@ -19,8 +19,8 @@ import sys
 import urllib.parse
 from collections.abc import Mapping
 
-from mlops.job_files import write_summary
-from mlops.probe import Answer, request, wait_for
+from mlops.gitops.job_files import write_summary
+from mlops.gitops.probe import Answer, request, wait_for
 
 LABEL = "drift"
 TITLE = "Data drift detected in production"

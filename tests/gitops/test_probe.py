@@ -2,7 +2,7 @@ import http.server
 
 import pytest
 
-from mlops.probe import request, wait_for
+from mlops.gitops.probe import request, wait_for
 
 from fake_http import serve
 
@@ -58,7 +58,7 @@ def test_request_reports_connection_errors():
 
 
 def test_cli_exit_code_follows_the_answer(server, monkeypatch, capsys):
-    from mlops.probe import main
+    from mlops.gitops.probe import main
 
     Flipping.polls = 10
     assert main([f"{server}/ready"]) == 0

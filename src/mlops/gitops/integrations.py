@@ -1,7 +1,7 @@
 """Which optional integrations are switched on, and how to switch on the others.
 
 Each one is on when its secret (an environment variable in CI) is set; nothing here prints a
-value. `python -m mlops.integrations` appends the table to $GITHUB_STEP_SUMMARY (or prints it).
+value. `python -m mlops.gitops.integrations` appends the table to $GITHUB_STEP_SUMMARY (or prints it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops.job_files import write_summary
+from mlops.gitops.job_files import write_summary
 
 CLOUD_SCHEMES = (
     "s3://",

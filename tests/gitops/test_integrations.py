@@ -1,6 +1,6 @@
 import pytest
 
-from mlops import integrations
+from mlops.gitops import integrations
 
 
 def dvc_config(tmp_path, url: str, local: str | None = None):

@@ -5,7 +5,7 @@ from typing import ClassVar
 
 import pytest
 
-from mlops import deploy
+from mlops.gitops import deploy
 
 from fake_http import JsonHandler, serve
 

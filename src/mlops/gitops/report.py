@@ -1,6 +1,6 @@
 """The pull-request report: this branch's pipeline results against its base branch's.
 
-`python -m mlops.report --base origin/main` (make ci-report) expects `dvc repro` to have run in
+`python -m mlops.gitops.report --base origin/main` (make ci-report) expects `dvc repro` to have run in
 the working tree. It reproduces the base branch in a temporary git worktree that shares DVC's
 cache (unchanged stages come back from DVC's run-cache instead of being retrained), then writes
 `report.md` with the metric deltas, the params diff, before/after figures, data and model hash
