@@ -188,3 +188,16 @@ def test_a_base_that_cannot_reproduce_still_sets_the_gate(branches, tmp_path, mo
     base = reproduce_base(repo, "broken-base", tmp_path)
     assert "failed on `broken-base`" in base.note
     assert base.params["gate"]["threshold"] == 123.0
+
+
+def test_a_pr_that_changes_the_task_is_judged_by_its_own_gate():
+    from mlops.gitops.report import quality_gate, render
+
+    base = _results(40000.0, {"metric": "rmse", "threshold": 45000}, "main")
+    pr = _results(0.7, {"metric": "accuracy", "threshold": 0.8}, "pr", "accuracy")
+    pr.params["data"] = {"task": "classification"}
+    verdict = quality_gate(base, pr)
+    assert verdict.source == "pr"
+    assert verdict.reasons == ["accuracy 0.7000 is worse than the threshold 0.8000"]
+    assert "changes data.task from regression to classification: its own gate applies" in verdict.note
+    assert f"> ⚠️ {verdict.note}." in render(base, pr, verdict, Path("."))
