@@ -117,6 +117,11 @@ integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are sw
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
 	PYTHONPATH=src $(PYTHON) -m mlops.gitops.deploy --image "$${IMAGE:-}" --commit "$${COMMIT:-}"
 
+# Standard library and the GitHub CLI only, like deploy: docs/deploy.md.
+.PHONY: connect-render
+connect-render: ## Link this repo to Render: render.yaml, registry access, GitHub secrets, a live check
+	@PYTHONPATH=src $(PYTHON) -m mlops.gitops.connect_render
+
 # Values from workflows (IMAGE, COMMIT, REQUESTED) reach recipes through the environment: the
 # shell reads them and make never pastes them into a command line.
 .PHONY: resolve-image

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             f"`{args.image}` built on `{base}`, Render defaults (WEB_CONCURRENCY=1), {args.runs} runs. Reproduce:",
             "",
             "```bash",
-            "make benchmark-image            # on any Docker daemon; PYTHON_IMAGE=<base image> to build on another base",
+            "make benchmark-image            # any Docker daemon; PYTHON_IMAGE=<base image> to build on another base",
             "```",
             "",
             "| figure | measured | target | met |",
