@@ -16,6 +16,7 @@ NOT_SHAPING_OUTPUTS = {
     "mlops": "the package marker",
     "mlops.cli": "exit codes and error lines",
     "mlops.tracking": "MLflow logging: the run record, which is not a DVC output",
+    "mlops.progress": "progress lines",
 }
 
 

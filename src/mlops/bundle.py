@@ -9,6 +9,7 @@ from pathlib import Path
 import joblib
 
 from mlops.artifacts import sha256_file
+from mlops.config import CLASSIFICATION, REGRESSION
 from mlops.schema import FeatureSchema
 
 
@@ -25,6 +26,15 @@ class ModelBundle:
     @property
     def version(self) -> str:
         return self.metadata["model"]["version"]
+
+    @property
+    def task(self) -> str:
+        return self.metadata.get("task", REGRESSION)  # bundles from before classification
+
+    @property
+    def classes(self) -> list | None:
+        """A classifier's labels, in the order of its probabilities (None for regression)."""
+        return (self.metadata.get("target") or {}).get("classes") if self.task == CLASSIFICATION else None
 
 
 def model_version(sha256: str) -> str:

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
+REGRESSION, CLASSIFICATION = "regression", "classification"  # data.task
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,7 @@ class ColumnSpec(_Frozen):
     type: Literal["numeric", "categorical"]
     min: float | None = None
     max: float | None = None
+    unit: str | None = Field(default=None, min_length=1, max_length=40)  # shown with values (pages, figures)
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -65,38 +67,51 @@ class ColumnSpec(_Frozen):
 
 class DataConfig(_Frozen):
     target: str
+    task: Literal["regression", "classification"] = "regression"
     columns: dict[str, ColumnSpec] = Field(min_length=2)
 
     @model_validator(mode="after")
-    def _target_is_numeric_column(self) -> DataConfig:
+    def _target_fits_the_task(self) -> DataConfig:
         spec = self.columns.get(self.target)
         if spec is None:
             raise ValueError(f"target {self.target!r} is not one of data.columns")
-        if spec.type != "numeric":
-            raise ValueError(f"target {self.target!r} must be numeric (this template trains regressors)")
+        if self.task == "regression" and spec.type != "numeric":
+            raise ValueError(
+                f"target {self.target!r} is categorical, but data.task is regression (a number to predict): "
+                "set data.task: classification, or declare the target numeric"
+            )
         return self
 
     @property
     def features(self) -> dict[str, ColumnSpec]:
         return {name: spec for name, spec in self.columns.items() if name != self.target}
 
+    @property
+    def is_classification(self) -> bool:
+        return self.task == "classification"
+
 
 class StratifyConfig(_Frozen):
+    """Stratify the split on a column: on its bins (numbers) or on its values (labels, categories)."""
+
     column: str
-    bins: list[float] = Field(min_length=3)
+    bins: list[float] | None = Field(default=None, min_length=3)
 
     @field_validator("bins")
     @classmethod
-    def _increasing(cls, bins: list[float]) -> list[float]:
-        if any(b >= a for a, b in zip(bins[1:], bins, strict=False)):
+    def _increasing(cls, bins: list[float] | None) -> list[float] | None:
+        if bins is not None and any(b >= a for a, b in zip(bins[1:], bins, strict=False)):
             raise ValueError("bins must be strictly increasing")
         return bins
 
 
 class SplitConfig(_Frozen):
+    """The train/test split. Classification stratifies on the target unless `stratify` says otherwise
+    (`stratify: none` for a plain random split)."""
+
     test_size: float = Field(gt=0, lt=1)
     seed: int
-    stratify: StratifyConfig | None = None
+    stratify: StratifyConfig | Literal["none"] | None = None
 
 
 class RotationConfig(_Frozen):
@@ -124,10 +139,14 @@ class EvaluateConfig(_Frozen):
 
 
 class GateConfig(_Frozen):
-    """Quality gate applied to a pull request's metrics against its base branch."""
+    """Quality gate applied to a pull request's metrics against its base branch (mlops.gitops.report).
 
-    max_rmse: float = Field(gt=0)
-    max_rmse_increase_pct: float = Field(ge=0)
+    `metric` is any metric the task reports (mlops.metrics); whether higher is better comes with it.
+    """
+
+    metric: str
+    threshold: float | None = None  # the worst acceptable value of `metric` (absolute)
+    max_regression_pct: float | None = Field(default=None, ge=0)  # worse than base by more than this % fails
 
 
 class BatchingConfig(_Frozen):
@@ -182,17 +201,46 @@ class Config(_Frozen):
     @model_validator(mode="after")
     def _columns_exist(self) -> Config:
         features = self.data.features
-        if self.split.stratify and self.split.stratify.column not in features:
-            raise ValueError(f"split.stratify.column {self.split.stratify.column!r} is not a feature column")
+        stratify = self.split.stratify
+        if isinstance(stratify, StratifyConfig):
+            spec = self.data.columns.get(stratify.column)
+            if spec is None:
+                raise ValueError(f"split.stratify.column {stratify.column!r} is not one of data.columns")
+            if (
+                stratify.bins is None
+                and spec.type == "numeric"
+                and not (self.data.is_classification and stratify.column == self.data.target)
+            ):
+                raise ValueError(
+                    f"split.stratify: {stratify.column!r} is numeric; give split.stratify.bins to stratify on its bins"
+                )
+            if stratify.bins is not None and spec.type != "numeric":
+                raise ValueError(f"split.stratify.bins: {stratify.column!r} is categorical; bins are for numbers")
         for name, pair in self.features.ratios.items():
             for column in pair:
                 if features.get(column, ColumnSpec(type="categorical")).type != "numeric":
                     raise ValueError(f"features.ratios.{name}: {column!r} is not a numeric feature column")
         if self.features.rotations:
             for column in (self.features.rotations.x, self.features.rotations.y):
-                if column not in features:
-                    raise ValueError(f"features.rotations: {column!r} is not a feature column")
+                if features.get(column, ColumnSpec(type="categorical")).type != "numeric":
+                    raise ValueError(f"features.rotations: {column!r} is not a numeric feature column")
+        from mlops.metrics import names  # sklearn.metrics: only when a config is validated
+
+        known = names(self.data.task)
+        if self.gate.metric not in known:
+            raise ValueError(
+                f"gate.metric {self.gate.metric!r} is not a {self.data.task} metric (one of: {', '.join(known)})"
+            )
         return self
+
+    @property
+    def stratify(self) -> StratifyConfig | None:
+        """What the split stratifies on: as configured, else the target for classification."""
+        if self.split.stratify == "none":
+            return None
+        if self.split.stratify is None:
+            return StratifyConfig(column=self.data.target) if self.data.is_classification else None
+        return self.split.stratify
 
 
 def _format_error(error: ValidationError, source: Path) -> str:

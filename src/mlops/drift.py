@@ -58,9 +58,14 @@ def categorical_shares(values: pd.Series, categories: list[str]) -> np.ndarray:
 
 
 def build_reference(
-    features: pd.DataFrame, predictions: np.ndarray, schema: FeatureSchema, config: MonitorConfig
+    features: pd.DataFrame,
+    predictions: np.ndarray,
+    schema: FeatureSchema,
+    config: MonitorConfig,
+    classes: list | None = None,
 ) -> dict:
-    """The training data's profile, saved next to the model (paths.reference)."""
+    """The training data's profile, saved next to the model (paths.reference). With `classes`
+    (classification), predictions are labels and profiled as categories."""
     rng = np.random.default_rng(config.seed)
     profiles = {}
     for spec in schema.features:
@@ -68,8 +73,16 @@ def build_reference(
             profiles[spec.name] = _numeric_profile(features[spec.name].to_numpy(dtype=float), config, rng)
         else:
             profiles[spec.name] = _categorical_profile(features[spec.name], list(spec.categories or []))
-    profiles[PREDICTION] = _numeric_profile(np.asarray(predictions, dtype=float), config, rng)
+    if classes is None:
+        profiles[PREDICTION] = _numeric_profile(np.asarray(predictions, dtype=float), config, rng)
+    else:
+        profiles[PREDICTION] = _categorical_profile(label_strings(predictions), [str(c) for c in classes])
     return {"rows": len(features), "features": profiles}
+
+
+def label_strings(labels) -> pd.Series:
+    """Predicted labels as text, the form categorical profiles compare (a label may be an int)."""
+    return pd.Series([None if label is None else str(label) for label in labels], dtype=object)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -135,7 +148,9 @@ def assess(reference: dict, features: pd.DataFrame, predictions, config: Monitor
     scored = [
         feature_drift(name, profile, features[name], config) for name, profile in profiles.items() if name != PREDICTION
     ]
-    prediction = feature_drift(PREDICTION, profiles[PREDICTION], np.asarray(predictions, dtype=float), config)
+    profile = profiles[PREDICTION]
+    values = np.asarray(predictions, dtype=float) if profile["type"] == "numeric" else label_strings(predictions)
+    prediction = feature_drift(PREDICTION, profile, values, config)
     result["features"] = [asdict(item) for item in scored]
     result["prediction"] = asdict(prediction)
     result["drifted"] = [item.name for item in [*scored, prediction] if item.drifted]

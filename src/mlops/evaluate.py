@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from mlops import artifacts, cli
+from mlops import artifacts, cli, metrics, model_output, progress
 from mlops.bundle import BundleError, load_bundle, read_run_record
 from mlops.config import Config, load_config
-from mlops.metrics import regression_metrics
+from mlops.metrics import Scored
 from mlops.prepare import read_frame
+from mlops.raw_data import DataValidationError
 
 log = logging.getLogger(__name__)
 
@@ -23,29 +26,62 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Evaluation:
     metrics: dict[str, float]
-    predictions: pd.DataFrame  # actual, predicted, residual: one row per test row
-    importance: pd.DataFrame  # feature, importance, std: RMSE increase when the feature is shuffled
+    # One row per test row: actual, predicted, then residual (regression) or each class's probability.
+    predictions: pd.DataFrame
+    importance: pd.DataFrame  # feature, importance, std: how much worse `scored_on` gets when the feature is shuffled
+    scored_on: str  # the metric permutation importance uses (gate.metric)
+    classes: list | None = None
+
+
+def probability_column(label) -> str:
+    return f"p_{label}"
+
+
+def check_test_classes(actual: pd.Series, classes: list) -> None:
+    unseen = sorted(set(actual) - set(classes), key=str)
+    if unseen:
+        shown = ", ".join(f"{label!r} ({int((actual == label).sum())} row(s))" for label in unseen)
+        raise DataValidationError(
+            f"column {actual.name!r} (the target): class(es) {shown} in the test split were never seen in training "
+            f"(the model knows {', '.join(repr(c) for c in classes)}); rerun prepare (dvc repro)"
+        )
 
 
 def evaluate(pipeline, frame: pd.DataFrame, config: Config) -> Evaluation:
     """Score the pipeline on the test frame and measure permutation importance of each input."""
+    task = config.data.task
     features = frame[list(config.data.features)]
     actual = frame[config.data.target]
-    predicted = pipeline.predict(features)
-    predictions = pd.DataFrame({"actual": actual.to_numpy(), "predicted": predicted})
-    predictions["residual"] = predictions["predicted"] - predictions["actual"]
-    result = permutation_importance(
-        pipeline,
-        features,
-        actual,
-        scoring="neg_root_mean_squared_error",
-        n_repeats=config.evaluate.permutation_repeats,
-        random_state=config.evaluate.seed,
-    )
+    output = model_output.predict(pipeline, features, task)
+    predictions = pd.DataFrame({"actual": actual.to_numpy(), "predicted": output.values})
+    if output.classes is None:
+        predictions["residual"] = predictions["predicted"] - predictions["actual"]
+    else:
+        check_test_classes(actual, output.classes)
+        for index, label in enumerate(output.classes):
+            predictions[probability_column(label)] = output.probabilities[:, index]
+    scored = Scored(actual.to_numpy(), output.values, output.probabilities, output.classes)
+    metric = metrics.METRICS[config.gate.metric]
+    with warnings.catch_warnings():  # shuffled columns can leave a class unpredicted: the score stands
+        warnings.simplefilter("ignore", UserWarning)
+        result = permutation_importance(
+            pipeline,
+            features,
+            actual,
+            scoring=metric.scorer_for(len(output.classes or [])),
+            n_repeats=config.evaluate.permutation_repeats,
+            random_state=config.evaluate.seed,
+        )
     importance = pd.DataFrame(
         {"feature": features.columns, "importance": result.importances_mean, "std": result.importances_std}
     ).sort_values("importance", ascending=False, ignore_index=True)
-    return Evaluation(metrics=regression_metrics(actual, predicted), predictions=predictions, importance=importance)
+    return Evaluation(
+        metrics=metrics.compute(task, scored),
+        predictions=predictions,
+        importance=importance,
+        scored_on=metric.name,
+        classes=output.classes,
+    )
 
 
 def plot_data(evaluation: Evaluation, config: Config) -> pd.DataFrame:
@@ -53,20 +89,39 @@ def plot_data(evaluation: Evaluation, config: Config) -> pd.DataFrame:
     predictions = evaluation.predictions
     if len(predictions) > config.evaluate.plot_points:
         predictions = predictions.sample(config.evaluate.plot_points, random_state=config.evaluate.seed)
-    return predictions.sort_index().round(2)
+    return predictions.sort_index().round(4 if evaluation.classes is not None else 2)
 
 
-def draw_figures(evaluation: Evaluation, directory: Path, target: str) -> list[Path]:
-    """Predicted-vs-actual, residuals and importance as PNGs (the PR report embeds them)."""
+def draw_figures(evaluation: Evaluation, directory: Path, target: str, unit: str | None = None) -> list[Path]:
+    """The task's figures as PNGs (the PR report embeds them): regression, predicted-vs-actual and
+    residuals; classification, the confusion matrix, calibration, and ROC and precision-recall
+    curves (binary); both, permutation importance."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     directory.mkdir(parents=True, exist_ok=True)
-    predictions, importance = evaluation.predictions, evaluation.importance
-    paths = []
+    if evaluation.classes is None:
+        paths = _regression_figures(plt, evaluation, directory, _with_unit(target, unit))
+    else:
+        paths = _classification_figures(plt, evaluation, directory, target)
+    importance = evaluation.importance
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1.2))
+    ordered = importance.iloc[::-1]
+    ax.barh(ordered["feature"], ordered["importance"], xerr=ordered["std"])
+    ax.set(xlabel=f"{evaluation.scored_on} worsening when shuffled", title="Permutation importance (test split)")
+    paths.append(_save(fig, directory / "importance.png"))
+    plt.close("all")
+    return paths
 
+
+def _with_unit(name: str, unit: str | None) -> str:
+    return f"{name} ({unit})" if unit else name
+
+
+def _regression_figures(plt, evaluation: Evaluation, directory: Path, target: str) -> list[Path]:
+    predictions = evaluation.predictions
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.scatter(predictions["actual"], predictions["predicted"], s=4, alpha=0.3)
     low = min(predictions["actual"].min(), predictions["predicted"].min())
@@ -75,10 +130,10 @@ def draw_figures(evaluation: Evaluation, directory: Path, target: str) -> list[P
     ax.set(
         xlabel=f"actual {target}",
         ylabel=f"predicted {target}",
-        title=f"Predicted vs actual (RMSE {evaluation.metrics['rmse']:,.0f})",
+        title=f"Predicted vs actual (RMSE {evaluation.metrics['rmse']:,.4g})",
     )
     ax.legend(loc="upper left")
-    paths.append(_save(fig, directory / "predicted_vs_actual.png"))
+    paths = [_save(fig, directory / "predicted_vs_actual.png")]
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.scatter(predictions["predicted"], predictions["residual"], s=4, alpha=0.3)
@@ -87,13 +142,62 @@ def draw_figures(evaluation: Evaluation, directory: Path, target: str) -> list[P
     right.hist(predictions["residual"], bins=60)
     right.set(xlabel="residual", ylabel="test rows", title="Residual distribution")
     paths.append(_save(fig, directory / "residuals.png"))
+    return paths
 
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1.2))
-    ordered = importance.iloc[::-1]
-    ax.barh(ordered["feature"], ordered["importance"], xerr=ordered["std"])
-    ax.set(xlabel="RMSE increase when shuffled", title="Permutation importance (test split)")
-    paths.append(_save(fig, directory / "importance.png"))
-    plt.close("all")
+
+def _classification_figures(plt, evaluation: Evaluation, directory: Path, target: str) -> list[Path]:
+    from sklearn.calibration import CalibrationDisplay
+    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+    predictions, classes = evaluation.predictions, evaluation.classes
+    actual, predicted = predictions["actual"].to_numpy(), predictions["predicted"].to_numpy()
+    names = [str(label) for label in classes]
+    size = min(12, 3 + 0.5 * len(classes))
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    ConfusionMatrixDisplay.from_predictions(
+        actual,
+        predicted,
+        labels=classes,
+        display_labels=names,
+        normalize="true",
+        values_format=".0%",
+        ax=ax,
+        colorbar=False,
+        xticks_rotation=45 if len(classes) > 4 else "horizontal",
+    )
+    ax.set(
+        title=f"Confusion matrix: share of each true {target}", xlabel=f"predicted {target}", ylabel=f"actual {target}"
+    )
+    paths = [_save(fig, directory / "confusion_matrix.png")]
+
+    probabilities = predictions[[probability_column(label) for label in classes]].to_numpy()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    if len(classes) == 2:
+        positive = classes[1]
+        CalibrationDisplay.from_predictions(
+            actual == positive, probabilities[:, 1], n_bins=10, ax=ax, name=str(positive)
+        )
+        ax.set(title=f"Calibration: P({target} = {positive})")
+    else:  # top-label calibration: is the model as often right as it is confident?
+        CalibrationDisplay.from_predictions(
+            actual == predicted, probabilities.max(axis=1), n_bins=10, ax=ax, name="most probable class"
+        )
+        ax.set(title="Calibration of the most probable class", xlabel="predicted probability", ylabel="share correct")
+    paths.append(_save(fig, directory / "calibration.png"))
+
+    if len(classes) == 2 and len(set(actual)) == 2:
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        RocCurveDisplay.from_predictions(
+            actual, probabilities[:, 1], pos_label=classes[1], ax=ax, plot_chance_level=True
+        )
+        ax.set(title=f"ROC curve ({target} = {classes[1]})")
+        paths.append(_save(fig, directory / "roc.png"))
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        PrecisionRecallDisplay.from_predictions(
+            actual, probabilities[:, 1], pos_label=classes[1], ax=ax, plot_chance_level=True
+        )
+        ax.set(title=f"Precision-recall ({target} = {classes[1]})")
+        paths.append(_save(fig, directory / "precision_recall.png"))
     return paths
 
 
@@ -116,14 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         except BundleError as error:
             raise cli.StageError(str(error)) from None
         frame = read_frame(config.paths.test, config.data)
-        log.info(
-            "scoring model %s on %s test rows (with permutation importance) ...", bundle.version, f"{len(frame):,}"
-        )
-        evaluation = evaluate(bundle.pipeline, frame, config)
+        # Permutation importance predicts the test split once per feature and repeat: time one pass.
+        started = time.perf_counter()
+        model_output.predict(bundle.pipeline, frame[list(config.data.features)], config.data.task)
+        passes = 1 + len(config.data.features) * config.evaluate.permutation_repeats
+        expected = (time.perf_counter() - started) * passes
+        what = f"scoring model {bundle.version} on {len(frame):,} test rows, with permutation importance"
+        with progress.heartbeat(log, what, expected, f"{passes} passes over the test split"):
+            evaluation = evaluate(bundle.pipeline, frame, config)
 
         figures_dir = Path(config.paths.figures)
         with tempfile.TemporaryDirectory(dir=figures_dir.parent if figures_dir.parent.exists() else None) as scratch:
-            drawn = draw_figures(evaluation, Path(scratch) / "figures", config.data.target)
+            unit = config.data.columns[config.data.target].unit
+            drawn = draw_figures(evaluation, Path(scratch) / "figures", config.data.target, unit)
             run = read_run_record(config.paths.run, bundle.version) or {}
             run_id = (run.get("mlflow") or {}).get("run_id")
             if run_id:
@@ -138,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             figures_dir.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(Path(scratch) / "figures"), figures_dir)
         artifacts.write_json(config.paths.metrics, evaluation.metrics)
+        width = max(map(len, evaluation.metrics), default=0)
         for name, value in evaluation.metrics.items():
-            log.info("  test %-4s %s", name, f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}")
+            log.info("  test %-*s %s", width, name, f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}")
 
     return cli.run("evaluate", work)
 

@@ -17,7 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import all_estimators
 from sklearn.utils._param_validation import InvalidParameterError
 
-from mlops.config import Config, ConfigError, FeaturesConfig, ModelConfig
+from mlops.config import CLASSIFICATION, REGRESSION, Config, ConfigError, FeaturesConfig, ModelConfig
 
 
 class SelectColumns(TransformerMixin, BaseEstimator):
@@ -90,13 +90,42 @@ def regressor_families() -> dict[str, type]:
     return dict(all_estimators(type_filter="regressor"))
 
 
-def make_estimator(model: ModelConfig):
-    """The model named in params.yaml (model.family) with its hyperparameters (model.params)."""
-    families = regressor_families()
-    if model.family not in families:
-        examples = ", ".join(sorted(families)[:5])
-        raise ConfigError(f"model.family: {model.family!r} is not a scikit-learn regressor (e.g. {examples}, ...)")
-    estimator_class = families[model.family]
+def classifier_families() -> dict[str, type]:
+    """Every scikit-learn classifier, by class name."""
+    return dict(all_estimators(type_filter="classifier"))
+
+
+def families(task: str) -> dict[str, type]:
+    """The estimators a task can use, by class name."""
+    return classifier_families() if task == CLASSIFICATION else regressor_families()
+
+
+def _family_error(model: ModelConfig, task: str) -> ConfigError:
+    kind = "classifier" if task == CLASSIFICATION else "regressor"
+    other_task, other = (REGRESSION, "regressor") if task == CLASSIFICATION else (CLASSIFICATION, "classifier")
+    if model.family in families(other_task):
+        return ConfigError(
+            f"model.family: {model.family} is a {other}, but data.task is {task}: pick a {kind} "
+            f"(e.g. {EXAMPLE_FAMILY[task]}) or set data.task: {other_task}"
+        )
+    examples = ", ".join(sorted(families(task))[:5])
+    return ConfigError(f"model.family: {model.family!r} is not a scikit-learn {kind} (e.g. {examples}, ...)")
+
+
+# What an error message suggests for each task.
+EXAMPLE_FAMILY = {REGRESSION: "HistGradientBoostingRegressor", CLASSIFICATION: "HistGradientBoostingClassifier"}
+
+
+def make_estimator(model: ModelConfig, task: str = REGRESSION):
+    """The model named in params.yaml (model.family) with its hyperparameters (model.params).
+
+    A classifier without predict_proba (LinearSVC, RidgeClassifier, ...) is calibrated, since the
+    API, log loss and ROC AUC need class probabilities.
+    """
+    available = families(task)
+    if model.family not in available:
+        raise _family_error(model, task)
+    estimator_class = available[model.family]
     unknown = sorted(set(model.params) - set(estimator_class().get_params()))
     if unknown:
         raise ConfigError(f"model.params: {model.family} has no parameter(s) {', '.join(unknown)}")
@@ -109,6 +138,10 @@ def make_estimator(model: ModelConfig):
         named = re.search(r"The '(\w+)' parameter", str(error))
         where = f"model.params.{named[1]}" if named and named[1] in model.params else "model.params"
         raise ConfigError(f"{where}: {error}") from None
+    if task == CLASSIFICATION and not hasattr(estimator, "predict_proba"):
+        from sklearn.calibration import CalibratedClassifierCV  # only for such a classifier
+
+        return CalibratedClassifierCV(estimator, cv=3)
     return estimator
 
 
@@ -147,5 +180,9 @@ def build_pipeline(config: Config) -> Pipeline:
         verbose_feature_names_out=False,
     )
     return Pipeline(
-        [("columns", SelectColumns(names)), ("preprocess", preprocess), ("model", make_estimator(config.model))]
+        [
+            ("columns", SelectColumns(names)),
+            ("preprocess", preprocess),
+            ("model", make_estimator(config.model, config.data.task)),
+        ]
     )

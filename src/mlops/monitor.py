@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlops import artifacts
+from mlops import artifacts, model_output
 from mlops.api.prediction_log import read_predictions
 from mlops.bundle import BundleError, load_bundle
 from mlops.config import DEFAULT_PARAMS, ConfigError, load_config
-from mlops.drift import PREDICTION, assess, categorical_shares, numeric_shares
+from mlops.drift import PREDICTION, assess, categorical_shares, label_strings, numeric_shares
 from mlops.raw_data import DataValidationError, load_raw
 
 NO_DRIFT, DRIFT, BAD_INPUT = 0, 1, 2
@@ -45,7 +45,7 @@ def load_input(path: Path, config, bundle, model_version: str | None = None) -> 
     if Path(path).suffix.lower() == ".csv":
         frame = load_raw(path, config.data, require_target=False)
         features = frame[list(config.data.features)]
-        return features, bundle.pipeline.predict(features)
+        return features, _as_profiled(model_output.predict(bundle.pipeline, features, bundle.task).values, bundle)
     try:
         events = read_predictions(path)
     except UnicodeDecodeError:
@@ -62,7 +62,14 @@ def load_input(path: Path, config, bundle, model_version: str | None = None) -> 
                 "Pass --model-version <version> or --model-version all"
             )
     frame = bundle.schema.to_frame([event.get("inputs") or {} for event in events])
-    return frame, np.array([event.get("prediction", np.nan) for event in events], dtype=float)
+    return frame, _as_profiled([event.get("prediction") for event in events], bundle)
+
+
+def _as_profiled(predictions, bundle) -> np.ndarray:
+    """Predictions as the drift reference profiles them: numbers, or labels as text."""
+    if bundle.classes is None:
+        return np.array([np.nan if value is None else value for value in predictions], dtype=float)
+    return label_strings(predictions).to_numpy()
 
 
 def render(report: dict, source: Path, figures: list[str]) -> str:

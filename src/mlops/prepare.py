@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 MIN_STRATUM_ROWS = 2
 
 
-def _bin_label(stratum: int, bins: list[float]) -> str:
-    """A stratum's income bin as written in params.yaml (the first bin includes its lower edge)."""
+def _stratum_label(stratum, config: StratifyConfig) -> str:
+    """A stratum as params.yaml names it: a bin (the first includes its lower edge) or a value."""
+    if config.bins is None:
+        return repr(stratum) if not (isinstance(stratum, float) and np.isnan(stratum)) else "missing"
+    bins, stratum = config.bins, int(stratum)
     if stratum < 0:
         return f"outside [{bins[0]:g}, {bins[-1]:g}] or missing"
     opening = "[" if stratum == 0 else "("
@@ -28,41 +31,76 @@ def _bin_label(stratum: int, bins: list[float]) -> str:
 
 
 def _stratify_error(strata: pd.Series, config: StratifyConfig, detail: str | None = None) -> DataValidationError:
-    """A stratified split the data is too sparse for: name the bins, their row counts and the fix."""
+    """A stratified split the data is too sparse for: name the strata, their row counts and the fix."""
     counts = strata.value_counts().sort_index()
+    kind = "bin" if config.bins is not None else "value"
     if detail is None:
         sparse = counts[counts < MIN_STRATUM_ROWS]
-        shown = ", ".join(f"{_bin_label(int(s), config.bins)} has {n} row(s)" for s, n in sparse.items())
-        problem = f"bin(s) {shown}; each bin needs at least {MIN_STRATUM_ROWS}"
+        shown = ", ".join(f"{_stratum_label(s, config)} has {n} row(s)" for s, n in sparse.items())
+        problem = f"{kind}(s) {shown}; each {kind} needs at least {MIN_STRATUM_ROWS}"
     else:
-        shown = ", ".join(f"{_bin_label(int(s), config.bins)}: {n}" for s, n in counts.items())
-        problem = f"{detail} (rows per bin: {shown})"
-    return DataValidationError(
-        f"cannot stratify the train/test split on {config.column!r}: {problem}. Merge sparse bins with a "
-        "neighbour in params.yaml (split.stratify.bins), or remove split.stratify"
+        shown = ", ".join(f"{_stratum_label(s, config)}: {n}" for s, n in counts.items())
+        problem = f"{detail} (rows per {kind}: {shown})"
+    fix = (
+        "Merge sparse bins with a neighbour in params.yaml (split.stratify.bins), or remove split.stratify"
+        if config.bins is not None
+        else "Add rows of the rare value(s), drop them from the data, or set split.stratify: none"
     )
+    return DataValidationError(f"cannot stratify the train/test split on {config.column!r}: {problem}. {fix}")
 
 
-def split(frame: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split, stratified on the binned column when configured."""
-    if not config.stratify:
+def strata_of(frame: pd.DataFrame, config: StratifyConfig) -> pd.Series:
+    """Each row's stratum: its bin index (-1 outside the bins or missing) or its value."""
+    column = frame[config.column]
+    if config.bins is None:
+        return column.astype(object).where(column.notna(), "<missing>")
+    strata = pd.cut(column, bins=config.bins, labels=False, include_lowest=True)
+    # A value outside the bins (or missing) gets its own stratum rather than being dropped.
+    return strata.fillna(-1).astype(int)
+
+
+def split(
+    frame: pd.DataFrame, config: SplitConfig, stratify: StratifyConfig | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded train/test split, stratified on `stratify` when given."""
+    if stratify is None:
         train, test = train_test_split(frame, test_size=config.test_size, random_state=config.seed)
         return train.sort_index(), test.sort_index()
-    strata = pd.cut(frame[config.stratify.column], bins=config.stratify.bins, labels=False, include_lowest=True)
-    # A value outside the bins (or missing) gets its own stratum rather than being dropped.
-    strata = strata.fillna(-1).astype(int)
+    strata = strata_of(frame, stratify)
     if (strata.value_counts() < MIN_STRATUM_ROWS).any():
-        raise _stratify_error(strata, config.stratify)
+        raise _stratify_error(strata, stratify)
     try:
         train, test = train_test_split(frame, test_size=config.test_size, random_state=config.seed, stratify=strata)
-    except ValueError as error:  # e.g. fewer test rows than bins: sklearn's words, with the counts
-        raise _stratify_error(strata, config.stratify, detail=str(error).rstrip(".")) from None
+    except ValueError as error:  # e.g. fewer test rows than strata: sklearn's words, with the counts
+        raise _stratify_error(strata, stratify, detail=str(error).rstrip(".")) from None
     return train.sort_index(), test.sort_index()
+
+
+def check_classes(train: pd.DataFrame, test: pd.DataFrame, data: DataConfig) -> None:
+    """Classification needs two classes to learn, and no test label the model never saw."""
+    target = data.target
+    classes = train[target].value_counts()
+    if len(classes) < 2:
+        only = ", ".join(repr(label) for label in classes.index) or "none"
+        raise DataValidationError(
+            f"column {target!r} (the target) has {len(classes)} class(es) in the training split ({only}): "
+            "classification needs at least two (data.task: classification)"
+        )
+    unseen = sorted(set(test[target]) - set(classes.index), key=str)
+    if unseen:
+        shown = ", ".join(f"{label!r} ({int((test[target] == label).sum())} row(s))" for label in unseen)
+        raise DataValidationError(
+            f"column {target!r} (the target): class(es) {shown} are in the test split but never in training; "
+            "stratify on the target (remove split.stratify) or drop those rows"
+        )
 
 
 def prepare(raw: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The whole stage without I/O: validated raw frame in, train and test frames out."""
-    return split(raw, config.split)
+    train, test = split(raw, config.split, config.stratify)
+    if config.data.is_classification:
+        check_classes(train, test, config.data)
+    return train, test
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
@@ -88,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         missing = raw.isna().sum()
         for name, count in missing[missing > 0].items():
             log.info("  %s: %s missing value(s), imputed in training", name, f"{count:,}")
+        if config.data.is_classification:
+            shares = raw[config.data.target].value_counts(normalize=True)
+            shown = ", ".join(f"{label!r} {share:.1%}" for label, share in shares.head(10).items())
+            more = f" and {len(shares) - 10} more" if len(shares) > 10 else ""
+            log.info("  %s classes of %s: %s%s", len(shares), config.data.target, shown, more)
         train, test = prepare(raw, config)
         write_frame(train, config.paths.train)
         write_frame(test, config.paths.test)

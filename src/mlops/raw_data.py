@@ -92,6 +92,15 @@ def check_frame(frame: pd.DataFrame, data: DataConfig, *, require_target: bool =
             problems.append(f"column {name!r}: expected category labels (text), found only numbers")
         if name == data.target and (absent := column.isna()).any():
             problems.append(f"column {name!r} (the target): missing values in {_rows(absent)}")
+        if name == data.target and data.is_classification and spec.type == "numeric":
+            numbers = pd.to_numeric(column, errors="coerce")
+            fractional = numbers.notna() & (numbers != np.round(numbers))
+            if fractional.any():
+                problems.append(
+                    f"column {name!r} (the target): data.task is classification, but it holds non-integer numbers "
+                    f"(e.g. {column[fractional].iloc[0]!r}) in {_rows(fractional)}; class labels are text or whole "
+                    "numbers. Predicting a number? Set data.task: regression"
+                )
     return problems
 
 
@@ -100,7 +109,9 @@ def coerce(frame: pd.DataFrame, data: DataConfig, *, require_target: bool = True
     names = [name for name in data.columns if require_target or name != data.target]
     result = frame[names].copy()
     for name in names:
-        if data.columns[name].type == "numeric":
+        if data.columns[name].type == "numeric" and data.is_classification and name == data.target:
+            result[name] = pd.to_numeric(result[name]).astype("int64")  # class labels: whole numbers
+        elif data.columns[name].type == "numeric":
             result[name] = pd.to_numeric(result[name]).astype("float64")
         else:
             result[name] = result[name].astype("object").where(result[name].notna(), np.nan)

@@ -57,6 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
             model_version=bundle.version,
             max_records=settings.serve.max_records,
             auth=bool(settings.api_key),
+            classes=bundle.classes,
         ),
         monitoring=watch,
     )
@@ -72,7 +73,10 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
 def _telemetry_for(bundle: ModelBundle, settings: ApiSettings) -> telemetry.Telemetry:
     target = bundle.metadata.get("target") or {"min": 0.0, "max": 1.0}
     return telemetry.Telemetry(
-        model_version=bundle.version, commit=settings.commit, prediction_buckets=telemetry.prediction_buckets(target)
+        model_version=bundle.version,
+        commit=settings.commit,
+        prediction_buckets=telemetry.prediction_buckets(target),
+        classes=bundle.classes,
     )
 
 
@@ -82,7 +86,7 @@ def _monitoring_for(bundle: ModelBundle, settings: ApiSettings) -> Monitoring | 
         reference = json.loads(settings.reference.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    window = DriftWindow(bundle.schema, settings.monitor.window_size, settings.monitoring_dir)
+    window = DriftWindow(bundle.schema, settings.monitor.window_size, settings.monitoring_dir, classes=bundle.classes)
     return Monitoring(window=window, reference=reference, config=settings.monitor)
 
 
@@ -99,6 +103,7 @@ def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
         "build_time": settings.build_time,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {**meta["model"], "trained_at": run.get("trained_at"), "trained_at_commit": run.get("git_commit")},
+        "task": bundle.task,
         "data": meta.get("data"),
         "target": meta.get("target"),
         "params": meta.get("params"),

@@ -33,8 +33,12 @@ def window_file(directory: Path, pid: int) -> Path:
 class DriftWindow:
     """The last `capacity` predicted rows of this worker (and, via files, of its siblings)."""
 
-    def __init__(self, schema: FeatureSchema, capacity: int, directory: Path | None = None):
+    def __init__(
+        self, schema: FeatureSchema, capacity: int, directory: Path | None = None, classes: list | None = None
+    ):
+        """With `classes` (a classifier), predictions arrive as class indices and leave as labels."""
         self.schema = schema
+        self.classes = classes
         self.capacity = capacity
         self.directory = Path(directory) if directory else None
         self._columns = [*schema.names, PREDICTION, "timestamp"]
@@ -109,7 +113,7 @@ class DriftWindow:
             tmp.unlink(missing_ok=True)
 
     def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, int, np.ndarray]:
-        """The service's newest rows: features, predictions, how many workers, timestamps."""
+        """The service's newest rows: features, predictions (values or labels), how many workers, timestamps."""
         with self._lock:
             parts = [self._chronological()]
         workers = 1 if self._count else 0
@@ -126,7 +130,10 @@ class DriftWindow:
                     workers += 1
         rows = np.concatenate(parts)
         rows = rows[np.argsort(rows[:, -1], kind="stable")][-self.capacity :]
-        return self._decode(rows), rows[:, -2], workers, rows[:, -1]
+        predictions = rows[:, -2]
+        if self.classes is not None:
+            predictions = np.asarray(self.classes, dtype=object)[predictions.astype(int)]
+        return self._decode(rows), predictions, workers, rows[:, -1]
 
     def _decode(self, rows: np.ndarray) -> pd.DataFrame:
         columns = {}

@@ -44,8 +44,32 @@ def _error(description: str) -> dict:
     return _json("#/components/schemas/Error", description)
 
 
-def build_spec(schema: FeatureSchema, *, model_version: str, max_records: int, auth: bool) -> dict:
+def _outputs(classes: list | None) -> tuple[dict, dict]:
+    """JSON Schemas of one prediction and of one record's probabilities (None for regression)."""
+    if classes is None:
+        return {"type": "number", "description": "the predicted value"}, {}
+    label = {"enum": classes, "description": "the predicted label: the class with the highest probability"}
+    probabilities = {
+        "type": "object",
+        "description": "each class's probability (they sum to 1)",
+        "properties": {str(c): {"type": "number", "minimum": 0, "maximum": 1} for c in classes},
+        "required": [str(c) for c in classes],
+        "additionalProperties": False,
+    }
+    return label, probabilities
+
+
+def build_spec(
+    schema: FeatureSchema, *, model_version: str, max_records: int, auth: bool, classes: list | None = None
+) -> dict:
+    """The document for a regressor, or (with `classes`) a classifier that also returns probabilities."""
     record = copy.deepcopy(schema.record_json_schema())
+    label, probabilities = _outputs(classes)
+    one = {"prediction": label, **({"probabilities": probabilities} if classes is not None else {})}
+    many = {
+        "predictions": {"type": "array", "items": label},
+        **({"probabilities": {"type": "array", "items": probabilities}} if classes is not None else {}),
+    }
     example = record.pop("example")
     record.pop("title", None)
     predict_errors = {
@@ -165,21 +189,13 @@ def build_spec(schema: FeatureSchema, *, model_version: str, max_records: int, a
                 },
                 "Prediction": {
                     "type": "object",
-                    "required": ["prediction", "model_version", "request_id"],
-                    "properties": {
-                        "prediction": {"type": "number"},
-                        "model_version": {"type": "string"},
-                        "request_id": {"type": "string"},
-                    },
+                    "required": [*one, "model_version", "request_id"],
+                    "properties": {**one, "model_version": {"type": "string"}, "request_id": {"type": "string"}},
                 },
                 "Predictions": {
                     "type": "object",
-                    "required": ["predictions", "model_version", "request_id"],
-                    "properties": {
-                        "predictions": {"type": "array", "items": {"type": "number"}},
-                        "model_version": {"type": "string"},
-                        "request_id": {"type": "string"},
-                    },
+                    "required": [*many, "model_version", "request_id"],
+                    "properties": {**many, "model_version": {"type": "string"}, "request_id": {"type": "string"}},
                 },
                 "Status": {
                     "type": "object",

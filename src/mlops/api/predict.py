@@ -77,17 +77,22 @@ def predict():
                 f"{count} problem(s) in the request; each is listed in details",
                 [error.model_dump() for error in errors],
             )
-        predictions = predictor.predict(valid)
+        answer = predictor.predict(valid)
     except PredictionError as error:
         raise ApiError(500, "prediction_failed", str(error)) from None
     latency_ms = (time.perf_counter() - started) * 1000
     version = predictor.bundle.version
     state.prediction_log.write(
-        request_id=g.request_id, model_version=version, records=valid, predictions=predictions, latency_ms=latency_ms
+        request_id=g.request_id,
+        model_version=version,
+        records=valid,
+        predictions=answer.values,
+        probabilities=answer.probabilities,
+        latency_ms=latency_ms,
     )
-    telemetry = state.telemetry
-    for value in predictions:
-        telemetry.predictions.observe(value)
+    state.telemetry.observe(answer)
     if single:
-        return jsonify(prediction=predictions[0], model_version=version, request_id=g.request_id)
-    return jsonify(predictions=predictions, model_version=version, request_id=g.request_id)
+        extra = {"probabilities": answer.probabilities[0]} if answer.probabilities is not None else {}
+        return jsonify(prediction=answer.values[0], **extra, model_version=version, request_id=g.request_id)
+    extra = {"probabilities": answer.probabilities} if answer.probabilities is not None else {}
+    return jsonify(predictions=answer.values, **extra, model_version=version, request_id=g.request_id)

@@ -25,32 +25,40 @@ class PredictionLog:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def write(
-        self, *, request_id: str, model_version: str, records: list[dict], predictions: list[float], latency_ms: float
+        self,
+        *,
+        request_id: str,
+        model_version: str,
+        records: list[dict],
+        predictions: list,
+        latency_ms: float,
+        probabilities: list[dict] | None = None,
     ) -> None:
+        """One line per record: its inputs, prediction (a number or a label) and, for a classifier,
+        the class probabilities."""
         timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        lines = "".join(
-            json.dumps(
-                {
-                    "event": EVENT,
-                    "ts": timestamp,
-                    "request_id": request_id,
-                    "model_version": model_version,
-                    "index": index,
-                    "inputs": record,
-                    "prediction": prediction,
-                    "latency_ms": round(latency_ms, 3),
-                },
-                allow_nan=False,
-            )
-            + "\n"
-            for index, (record, prediction) in enumerate(zip(records, predictions, strict=True))
-        )
+        lines = []
+        for index, (record, prediction) in enumerate(zip(records, predictions, strict=True)):
+            event = {
+                "event": EVENT,
+                "ts": timestamp,
+                "request_id": request_id,
+                "model_version": model_version,
+                "index": index,
+                "inputs": record,
+                "prediction": prediction,
+            }
+            if probabilities is not None:
+                event["probabilities"] = probabilities[index]
+            event["latency_ms"] = round(latency_ms, 3)
+            lines.append(json.dumps(event, allow_nan=False) + "\n")
+        text = "".join(lines)
         with self._lock:
             if self._stream is not None:
-                self._stream.write(lines)
+                self._stream.write(text)
                 self._stream.flush()
             if self._fd is not None:
-                data = memoryview(lines.encode())
+                data = memoryview(text.encode())
                 while data:  # a write may be partial; the lock keeps this process's lines whole
                     data = data[os.write(self._fd, data) :]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,14 @@ class PredictionError(RuntimeError):
     """The model failed or returned a non-finite value for valid input."""
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The predictions for one request's records."""
+
+    values: list  # regression: floats; classification: labels
+    probabilities: list[dict] | None = None  # classification: {label: probability} per record
+
+
 class Predictor:
     def __init__(
         self,
@@ -26,42 +35,57 @@ class Predictor:
         on_model_call: Callable[[int], None] | None = None,
         on_predictions: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
     ):
-        """`on_model_call(rows)` and `on_predictions(frame, values)` observe every model call."""
+        """`on_model_call(rows)` and `on_predictions(frame, values)` observe every model call; `values`
+        are the predictions (regression) or the index of each row's predicted class."""
         self.bundle = bundle
         self._on_model_call = on_model_call
         self._on_predictions = on_predictions
         self.schema = bundle.schema
+        self.classes = bundle.classes
         self.batcher = MicroBatcher(self.predict_rows, batching) if batching.enabled else None
         self.ready, self.not_ready_reason = self._self_check()
 
     def predict_rows(self, rows: list[dict]) -> np.ndarray:
-        """One model call on validated records (no batching)."""
+        """One model call on validated records (no batching): values, or class probabilities."""
         if self._on_model_call is not None:
             self._on_model_call(len(rows))
         frame = self.schema.to_frame(rows)
-        values = self._predict_frame(frame)
+        output = self._predict_frame(frame)
         if self._on_predictions is not None:
-            self._on_predictions(frame, values)
-        return values
+            self._on_predictions(frame, output if self.classes is None else np.argmax(output, axis=1))
+        return output
 
     def _predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         # Input is already validated; skip sklearn's repeated finiteness and parameter checks.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return self.bundle.pipeline.predict(frame)
+            if self.classes is None:
+                return self.bundle.pipeline.predict(frame)
+            return self.bundle.pipeline.predict_proba(frame)
 
-    def predict(self, rows: list[dict]) -> list[float]:
-        values = self.batcher.submit(rows) if self.batcher is not None else self.predict_rows(rows)
-        result = [float(value) for value in values]
-        if not all(math.isfinite(value) for value in result):
+    def predict(self, rows: list[dict]) -> Answer:
+        output = self.batcher.submit(rows) if self.batcher is not None else self.predict_rows(rows)
+        if not np.isfinite(output).all():
             raise PredictionError("the model returned a non-finite prediction")
-        return result
+        if self.classes is None:
+            return Answer(values=[float(value) for value in output])
+        classes = self.classes
+        return Answer(
+            values=[classes[index] for index in np.argmax(output, axis=1).tolist()],
+            probabilities=[dict(zip(map(str, classes), row, strict=True)) for row in output.tolist()],
+        )
 
     def _self_check(self) -> tuple[bool, str | None]:
         """Predict the schema's example record once; a model that cannot is not ready."""
         try:  # not predict_rows: the self-check is not traffic (no metrics, no drift window)
-            values = self._predict_frame(self.schema.to_frame([self.schema.example_record()]))
+            output = self._predict_frame(self.schema.to_frame([self.schema.example_record()]))
         except Exception as error:  # any failure means not ready; say which
             return False, f"self-check prediction failed: {type(error).__name__}: {error}"
-        if len(values) != 1 or not math.isfinite(float(values[0])):
-            return False, f"self-check prediction is not a finite number: {values!r}"
+        if self.classes is None:
+            if len(output) != 1 or not math.isfinite(float(output[0])):
+                return False, f"self-check prediction is not a finite number: {output!r}"
+            return True, None
+        if output.shape != (1, len(self.classes)) or not np.isfinite(output).all():
+            return False, f"self-check probabilities do not match the {len(self.classes)} classes: {output!r}"
+        if not math.isclose(float(output.sum()), 1.0, abs_tol=1e-6):
+            return False, f"self-check probabilities sum to {float(output.sum())}, not 1"
         return True, None

@@ -21,6 +21,7 @@ from prometheus_client import (
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
 def multiprocess_dir() -> str | None:
@@ -30,7 +31,11 @@ def multiprocess_dir() -> str | None:
 class Telemetry:
     """The service's metrics, in a registry of their own (so tests can build many apps)."""
 
-    def __init__(self, *, model_version: str, commit: str, prediction_buckets: list[float]):
+    def __init__(
+        self, *, model_version: str, commit: str, prediction_buckets: list[float], classes: list | None = None
+    ):
+        """Regression observes predicted values in `prediction_buckets`; classification (`classes`)
+        counts predictions per label and observes the winning probability."""
         self.registry = CollectorRegistry()
         labels = ("route", "method", "status")
         self.requests = Counter("http_requests", "HTTP requests", labels, registry=self.registry)
@@ -41,9 +46,25 @@ class Telemetry:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.classes = classes
         self.predictions = Histogram(
             "model_prediction_value", "Predicted values", buckets=prediction_buckets, registry=self.registry
         )
+        self.labels = Counter(
+            "model_predictions_by_label",
+            "Predictions per predicted label (classification)",
+            ("label",),
+            registry=self.registry,
+        )
+        self.confidence = Histogram(
+            "model_prediction_confidence",
+            "Probability of the predicted label (classification)",
+            buckets=CONFIDENCE_BUCKETS,
+            registry=self.registry,
+        )
+        # Every label from the start, so a label never predicted shows as 0 rather than absent.
+        for label in classes or []:
+            self.labels.labels(label=str(label))
         self.model_calls = Histogram(
             "model_batch_rows", "Rows per model call (micro-batching)", buckets=BATCH_BUCKETS, registry=self.registry
         )
@@ -69,6 +90,16 @@ class Telemetry:
             registry=self.registry,
         )
 
+    def observe(self, answer) -> None:
+        """One request's predictions (an mlops.api.predictor.Answer)."""
+        if answer.probabilities is None:
+            for value in answer.values:
+                self.predictions.observe(value)
+            return
+        for label, probabilities in zip(answer.values, answer.probabilities, strict=True):
+            self.labels.labels(label=str(label)).inc()
+            self.confidence.observe(probabilities[str(label)])
+
     def record_drift(self, report: dict) -> None:
         if report["verdict"] not in ("ok", "drift"):
             return
@@ -86,6 +117,8 @@ class Telemetry:
 
 def prediction_buckets(target: dict) -> list[float]:
     """Histogram buckets at the training target's deciles, so the shape is comparable to training."""
+    if "min" not in target:  # classification: labels are counted, not bucketed
+        return [0.0]
     edges = sorted({float(target["min"]), *map(float, target.get("deciles", [])), float(target["max"])})
     return edges or [0.0]
 

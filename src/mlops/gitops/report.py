@@ -29,7 +29,7 @@ import yaml
 from mlops import cli
 from mlops.bundle import read_run_record
 from mlops.config import DEFAULT_PARAMS
-from mlops.metrics import HIGHER_IS_BETTER
+from mlops.metrics import HIGHER_IS_BETTER, METRICS
 
 log = logging.getLogger(__name__)
 MARKER = "<!-- mlops-template: model report -->"
@@ -171,27 +171,48 @@ def params_diff(base: dict, current: dict) -> list[tuple[str, object, object]]:
     return [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
 
 
+def gate_settings(params: dict) -> dict:
+    """A params.yaml `gate` section as {metric, threshold, max_regression_pct}; a base branch from
+    before `gate.metric` (max_rmse, max_rmse_increase_pct) reads as the same RMSE gate."""
+    gate = dict(params.get("gate") or {})
+    if "metric" not in gate and ("max_rmse" in gate or "max_rmse_increase_pct" in gate):
+        return {
+            "metric": "rmse",
+            "threshold": gate.get("max_rmse"),
+            "max_regression_pct": gate.get("max_rmse_increase_pct"),
+        }
+    return gate
+
+
 def quality_gate(base: Results, current: Results) -> Gate:
-    """Fail when RMSE is above the absolute limit or worse than base by more than the allowance.
+    """Fail when the gated metric is worse than its threshold, or worse than base by more than the allowance.
 
     Thresholds come from the base branch when it has them: a PR cannot loosen its own gate.
     """
-    source, gate = (base.label, base.params.get("gate")) if base.params.get("gate") else (current.label, None)
-    gate = gate or current.params.get("gate") or {}
+    base_gate = gate_settings(base.params)
+    source, gate = (base.label, base_gate) if base_gate else (current.label, gate_settings(current.params))
+    name = gate.get("metric")
+    metric = METRICS.get(name)
+    if metric is None:
+        return Gate(False, [f"`gate.metric` {name!r} in {source}'s params.yaml is not a known metric"], source)
     reasons: list[str] = []
-    rmse = (current.metrics or {}).get("rmse")
-    if not isinstance(rmse, int | float) or not math.isfinite(rmse):
-        return Gate(False, [f"this branch produced no finite RMSE (got {rmse!r})"], source)
-    limit = gate.get("max_rmse")
-    if limit is not None and rmse > limit:
-        reasons.append(f"RMSE {rmse:,.0f} is above the limit {limit:,.0f}")
-    allowance = gate.get("max_rmse_increase_pct")
-    base_rmse = (base.metrics or {}).get("rmse")
-    if allowance is not None and isinstance(base_rmse, int | float) and math.isfinite(base_rmse) and base_rmse > 0:
-        increase = 100 * (rmse - base_rmse) / base_rmse
-        if increase > allowance:
-            reasons.append(f"RMSE is {increase:.2f}% worse than {base.label} (allowed: {allowance}%)")
+    value = (current.metrics or {}).get(name)
+    if not _finite(value):
+        return Gate(False, [f"this branch produced no finite {name} (got {value!r})"], source)
+    threshold = gate.get("threshold")
+    if _finite(threshold) and metric.worse_by(threshold, value) > 0:
+        reasons.append(f"{name} {_number(value, name)} is worse than the threshold {_number(threshold, name)}")
+    allowance = gate.get("max_regression_pct")
+    old = (base.metrics or {}).get(name)
+    if _finite(allowance) and _finite(old) and old != 0:
+        worse_pct = 100 * metric.worse_by(old, value) / abs(old)
+        if worse_pct > allowance:
+            reasons.append(f"{name} is {worse_pct:.2f}% worse than {base.label} (allowed: {allowance}%)")
     return Gate(not reasons, reasons, source)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _number(value: object, metric: str = "") -> str:
@@ -199,12 +220,13 @@ def _number(value: object, metric: str = "") -> str:
         return "-"
     if not isinstance(value, int | float) or not math.isfinite(value):
         return str(value)
-    return f"{value:,.4f}" if metric in {"r2", "mape"} or abs(value) < 10 else f"{value:,.0f}"
+    return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
 
 
 def _metric_rows(base: Results, current: Results) -> list[str]:
     rows = ["| metric | base | this PR | change | % |", "| --- | ---: | ---: | ---: | ---: |"]
-    names = list(HIGHER_IS_BETTER) + sorted(set(current.metrics or {}) - set(HIGHER_IS_BETTER))
+    present = set(current.metrics or {}) | set(base.metrics or {})
+    names = [name for name in METRICS if name in present] + sorted(present - set(METRICS))
     for name in names:
         old = (base.metrics or {}).get(name)
         new = (current.metrics or {}).get(name)
