@@ -103,15 +103,16 @@ def test_numeric_inputs_carry_the_schemas_range(client, served):
         assert docs.field_hint(spec) in page
 
 
-def test_the_result_names_the_target_and_its_unit_when_params_declare_one(app, served):
+def test_the_result_names_the_target_and_its_unit_when_params_declare_one(app):
     target = app.extensions["mlops"].metadata["target"]
+    target["unit"] = None  # what a bundle without a declared unit holds
     page = app.test_client().get("/").get_data(as_text=True)
     assert f'<span id="result-target">{target["name"]}</span>' in page
-    assert '<span class="muted" id="result-unit"></span>' in page  # the demo declares no unit
-    target["unit"] = "USD"
+    assert '<span class="muted" id="result-unit"></span>' in page
+    target["unit"] = "kg CO₂e"
     page = app.test_client().get("/").get_data(as_text=True)
-    assert '<span class="muted" id="result-unit">USD</span>' in page
-    assert f"<strong>{target['name']}</strong> (USD)" in page
+    assert '<span class="muted" id="result-unit">kg CO₂e</span>' in page
+    assert f"<strong>{target['name']}</strong> (kg CO₂e)" in page
 
 
 def test_favicon_is_served_and_linked(client):

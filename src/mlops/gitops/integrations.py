@@ -75,8 +75,8 @@ def integrations(env: Mapping[str, str], remote_url: str | None) -> list[Integra
             has("API_KEY"),
             "`/predict` requires the key; the deploy smoke test sends it"
             if has("API_KEY")
-            else "`/predict` is open, or CI cannot smoke-test it; `make connect-render` copies the key Render generated "
-            "(render.yaml) into the `API_KEY` secret",
+            else "`/predict` is open, or CI cannot smoke-test it; `make connect-render` copies the key Render "
+            "generated (render.yaml) into the `API_KEY` secret",
         ),
         Integration(
             "CI on retrain PRs",
