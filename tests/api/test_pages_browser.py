@@ -148,8 +148,62 @@ def test_an_invalid_value_is_shown_at_its_field_and_cleared_once_fixed(watched, 
     assert "status of 400" in watched.console_errors[0]
 
 
-def test_a_classifiers_label_and_probabilities_are_shown(watched):
-    """The same page for a classification model: /predict answers a label and its probabilities."""
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A classifier (the iris fork of tests/forks.py) trained and served under gunicorn."""
+    import joblib
+    from forks import multiclass, write_csv
+
+    from mlops.artifacts import sha256_file
+    from mlops.config import parse_config
+    from mlops.prepare import prepare
+    from mlops.raw_data import load_raw
+    from mlops.train import build_metadata, train
+
+    from conftest import params_in, write_params
+
+    frame, changes = multiclass()
+    directory = tmp_path_factory.mktemp("classifier")
+    params = {**params_in(directory), **changes}
+    params["paths"]["raw"] = str(write_csv(frame, directory / "data" / "iris.csv"))
+    cfg = parse_config(params)
+    train_frame, _ = prepare(load_raw(cfg.paths.raw, cfg.data), cfg)
+    result = train(train_frame, cfg)
+    cfg.paths.model.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(result.pipeline, cfg.paths.model)
+    sha = sha256_file(cfg.paths.model)
+    metadata = build_metadata(result, cfg, model_sha256=sha, train_sha256="0" * 64, rows=len(train_frame))
+    cfg.paths.metadata.write_text(json.dumps(metadata))
+    cfg.paths.reference.write_text(json.dumps(result.reference))
+    write_params(directory, params)
+    with gunicorn(directory) as (url, _):
+        yield url, metadata
+
+
+def test_a_real_classifiers_label_and_probabilities_are_shown(browser, classifier):
+    url, metadata = classifier
+    watched = Watched(browser, url)
+    try:
+        watched.open("/")
+        watched.page.get_by_role("button", name="Predict").click()
+        watched.page.locator("#result").wait_for(state="visible")
+        answer = json.loads(watched.page.locator("#response").text_content())
+        assert watched.page.locator("#result-target").text_content() == metadata["target"]["name"]
+        assert watched.page.locator("#result-value").text_content() == str(answer["prediction"])
+        rows = watched.page.locator("#result-probabilities tbody tr")
+        shown = [rows.nth(i).locator("td").first.text_content() for i in range(rows.count())]
+        assert shown == sorted(answer["probabilities"], key=answer["probabilities"].get, reverse=True)
+        assert shown[0] == answer["prediction"]
+        assert watched.page.locator("#result-unit").is_hidden()  # a label has no unit
+        assert watched.horizontal_overflow() == 0
+        assert watched.console_errors == []
+        assert watched.failed == []
+    finally:
+        watched.context.close()
+
+
+def test_a_classifiers_label_and_probabilities_are_shown_as_text(watched):
+    """Labels are text, never markup, and the probabilities are sorted, highest first."""
     answer = {"prediction": "cat <b>", "probabilities": {"dog": 0.15, "cat <b>": 0.8, "bird": 0.05}}
     watched.page.route(
         "**/predict", lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(answer))
