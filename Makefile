@@ -58,6 +58,10 @@ format: setup ## Fix lint and formatting in place (ruff)
 data: setup ## Get the raw data from the DVC remote (default: the demo remote inside the repo)
 	dvc pull --quiet data.dvc
 
+.PHONY: sample
+sample: data ## Write the test suite's sample of the raw data (paths.sample); rerun after changing the data
+	python -m mlops.sample
+
 .PHONY: pipeline
 pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics
 	@mkdir -p .dvc/tmp && touch .dvc/tmp/repro-start

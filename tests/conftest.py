@@ -1,4 +1,6 @@
-"""Shared fixtures: a committed sample of the real data and params that point into tmp_path."""
+"""Shared fixtures. Everything comes from the repository's params.yaml and its data, so the suite
+holds for a fork's data, model and task: rows from the committed sample (`make sample`), or from
+the datasets in tests/forks.py where a test needs a task or dataset of its own."""
 
 from __future__ import annotations
 
@@ -9,51 +11,95 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.config import Config, parse_config
+from mlops.config import REGRESSION, Config, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "tests" / "fixtures" / "housing_sample.csv"
-
-# Small enough to fit in well under a second, big enough to learn something (for the default
-# HistGradientBoostingRegressor; another family gets only the keys it accepts: see fast_model).
-FAST_MODEL = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15, "early_stopping": False, "random_state": 0}
-
-
-@functools.cache
-def accepted_params(family: str) -> frozenset[str]:
-    """The hyperparameter names of a scikit-learn regressor (empty for an unknown family: make_estimator
-    reports that one)."""
-    from mlops.features import regressor_families
-
-    estimator_class = regressor_families().get(family)
-    return frozenset(estimator_class().get_params()) if estimator_class else frozenset()
-
-
-def fast_model(family: str) -> dict:
-    """FAST_MODEL's speed-ups that `family` accepts, so a fork that switches model family keeps a working suite."""
-    accepted = accepted_params(family)
-    return {key: value for key, value in FAST_MODEL.items() if key in accepted}
-
-
-@pytest.fixture(autouse=True)
-def _outside_github_actions(monkeypatch):
-    """`make test` also runs in CI: tests must not write to the job's outputs or read its PR."""
-    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_HEAD_REF", "GITHUB_BASE_REF"):
-        monkeypatch.delenv(name, raising=False)
+# The demo's raw data, as data.dvc records it: tests about that data only skip on a fork's.
+DEMO_DATA_MD5 = "75ab717b82da4be74ecd7573c52aeef2.dir"
 
 
 def repo_params() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def params_in(directory: Path, **sections) -> dict:
-    """The repository's params with every path moved into `directory`, the raw data set to the
-    committed sample, a fast model (of params.yaml's family), and any section replaced by keyword."""
-    params = repo_params()
+@functools.cache
+def repo_config() -> Config:
+    return parse_config(repo_params())
+
+
+SAMPLE = ROOT / repo_config().paths.sample
+
+
+def is_demo_data() -> bool:
+    outs = (yaml.safe_load((ROOT / "data.dvc").read_text()) or {}).get("outs") or [{}]
+    return outs[0].get("md5") == DEMO_DATA_MD5 and repo_config().paths.raw == Path("data/housing.csv")
+
+
+demo_only = pytest.mark.skipif(
+    not is_demo_data(), reason="about the demo's California housing data; this repository's data.dvc holds other data"
+)
+
+
+def pytest_sessionstart(session):
+    """A sample that no longer matches params.yaml would fail most tests for one reason: say it once."""
+    from mlops.raw_data import DataValidationError, load_raw
+
+    try:
+        load_raw(SAMPLE, repo_config().data)
+    except DataValidationError as error:
+        first = str(error).splitlines()[1:2] or [str(error)]
+        pytest.exit(
+            f"{SAMPLE.relative_to(ROOT)} does not match params.yaml ({first[0].strip(' -')}): run `make sample`", 2
+        )
+
+
+# Speed-ups for the suite, applied only where the model family takes them and only downwards.
+FAST_BOOSTING = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15, "early_stopping": False}
+FAST_ENSEMBLE_SIZE = 30
+
+
+@functools.cache
+def accepted_params(family: str, task: str = REGRESSION) -> dict:
+    """A scikit-learn estimator's default hyperparameters (empty for an unknown family: make_estimator
+    reports that one)."""
+    from mlops.features import families
+
+    estimator_class = families(task).get(family)
+    return estimator_class().get_params() if estimator_class else {}
+
+
+def fast_model(model: dict, task: str = REGRESSION) -> dict:
+    """`model` (params.yaml's model section) made quick to fit, keeping the fork's own choices:
+    fewer boosting rounds or trees, and a fixed seed."""
+    family, params = model["family"], dict(model.get("params") or {})
+    accepted = accepted_params(family, task)
+    if "HistGradientBoosting" in family:
+        params.update({key: value for key, value in FAST_BOOSTING.items() if key in accepted})
+    elif isinstance(accepted.get("n_estimators"), int):
+        params["n_estimators"] = min(params.get("n_estimators", accepted["n_estimators"]), FAST_ENSEMBLE_SIZE)
+    if "random_state" in accepted:
+        params.setdefault("random_state", 0)
+    return {"family": family, "params": params}
+
+
+def scenario_params(directory: Path, scenario: str) -> dict:
+    """params.yaml for a tests/forks.py dataset, its CSV written under `directory`."""
+    from forks import SCENARIOS, fork_params, write_csv
+
+    frame, changes = SCENARIOS[scenario]()
+    raw = write_csv(frame, directory / "fork-data" / f"{scenario}.csv")
+    return fork_params(repo_params(), changes, str(raw))
+
+
+def params_in(directory: Path, scenario: str | None = None, **sections) -> dict:
+    """Params with every output path moved into `directory`, a fast model and any section replaced
+    by keyword. The raw data: the committed sample of this repository's data, or a forks.py dataset."""
+    params = scenario_params(directory, scenario) if scenario else repo_params()
+    raw = params["paths"]["raw"] if scenario else str(SAMPLE)
     params["paths"] = {key: str(directory / Path(value)) for key, value in params["paths"].items()}
-    params["paths"]["raw"] = str(SAMPLE)
-    params["model"]["params"] = fast_model(params["model"]["family"])
-    params["evaluate"]["permutation_repeats"] = 2
+    params["paths"]["raw"] = raw
+    params["model"] = fast_model(params["model"], params["data"].get("task", REGRESSION))
+    params["evaluate"] = {**params["evaluate"], "permutation_repeats": 2}
     params.update(sections)
     return params
 
@@ -62,6 +108,40 @@ def write_params(directory: Path, params: dict) -> Path:
     path = directory / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def features_of(cfg: Config, *, kind: str | None = None, bounded: bool = False) -> list[str]:
+    """This config's feature names, optionally of one kind ("numeric", "categorical") or with a
+    declared min or max."""
+    names = []
+    for name, spec in cfg.data.features.items():
+        if kind and spec.type != kind:
+            continue
+        if bounded and spec.min is None and spec.max is None:
+            continue
+        names.append(name)
+    return names
+
+
+def pick_feature(schema, *, kind: str | None = None, nullable: bool | None = None, bounded: bool = False):
+    """The first feature of the model's schema that fits, or skip: the fork's data has none."""
+    for spec in schema.features:
+        if kind and spec.type != kind:
+            continue
+        if nullable is not None and spec.nullable != nullable:
+            continue
+        if bounded and spec.min is None and spec.max is None:
+            continue
+        return spec
+    wanted = " ".join(filter(None, ["nullable" if nullable else "", "bounded" if bounded else "", kind or ""]))
+    pytest.skip(f"the model has no {wanted} feature".replace("  ", " "))
+
+
+@pytest.fixture(autouse=True)
+def _outside_github_actions(monkeypatch):
+    """`make test` also runs in CI: tests must not write to the job's outputs or read its PR."""
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_HEAD_REF", "GITHUB_BASE_REF"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -90,28 +170,25 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    """The sample prepared and a fast model trained on it, once per session (pure functions, no I/O)."""
+def train_on(directory: Path, params: dict):
+    """Prepare and train (pure functions, no I/O): config, result, train and test frames."""
     from mlops.prepare import prepare
     from mlops.raw_data import load_raw
     from mlops.train import train
 
-    directory = tmp_path_factory.mktemp("trained")
-    cfg = parse_config(params_in(directory))
+    cfg = parse_config(params)
     train_frame, test_frame = prepare(load_raw(cfg.paths.raw, cfg.data), cfg)
-    result = train(train_frame, cfg)
-    return cfg, result, train_frame, test_frame
+    return cfg, train(train_frame, cfg), train_frame, test_frame
 
 
 def write_bundle(directory: Path, cfg: Config, result, test_frame) -> Path:
-    """A model bundle as train/evaluate write it (model, metadata, run record, metrics)."""
+    """A model bundle as train/evaluate write it (model, metadata, reference, run record, metrics)."""
     import json
 
     import joblib
 
+    from mlops import metrics, model_output
     from mlops.artifacts import sha256_file
-    from mlops.metrics import regression_metrics
     from mlops.train import build_metadata
 
     cfg.paths.model.parent.mkdir(parents=True, exist_ok=True)
@@ -127,20 +204,51 @@ def write_bundle(directory: Path, cfg: Config, result, test_frame) -> Path:
         "mlflow": {"run_id": "r1"},
     }
     cfg.paths.run.write_text(json.dumps(run))
-    predicted = result.pipeline.predict(test_frame[list(cfg.data.features)])
-    cfg.paths.metrics.write_text(json.dumps(regression_metrics(test_frame[cfg.data.target], predicted)))
+    output = model_output.predict(result.pipeline, test_frame[list(cfg.data.features)], cfg.data.task)
+    scored = metrics.Scored(test_frame[cfg.data.target].to_numpy(), output.values, output.probabilities, output.classes)
+    cfg.paths.metrics.write_text(json.dumps(metrics.compute(cfg.data.task, scored)))
     return directory
 
 
+def serve_from(directory: Path, params: dict):
+    """Train on `params`, write the bundle and a params.yaml pointing at it (as in the container)."""
+    cfg, result, _, test_frame = train_on(directory, params)
+    write_bundle(directory, cfg, result, test_frame)
+    write_params(directory, params)
+    return cfg, result, test_frame, directory
+
+
 @pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, trained):
-    """A model bundle on disk, with the params.yaml that points at it (as in the container)."""
-    _, result, _, test_frame = trained
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """This repository's sample prepared and a fast model of its family trained on it, once per session."""
+    directory = tmp_path_factory.mktemp("trained")
+    return train_on(directory, params_in(directory))
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """This repository's model (fast, on the sample) as a bundle on disk, with its params.yaml."""
     directory = tmp_path_factory.mktemp("served")
-    served_cfg = parse_config(params_in(directory))
-    write_bundle(directory, served_cfg, result, test_frame)
-    write_params(directory, params_in(directory))
-    return served_cfg, result, test_frame, directory
+    return serve_from(directory, params_in(directory))
+
+
+@pytest.fixture(scope="session")
+def served_scenario(tmp_path_factory: pytest.TempPathFactory):
+    """served_scenario(name): a tests/forks.py dataset's model, served from disk (built once per session)."""
+    built: dict[str, tuple] = {}
+
+    def build(scenario: str):
+        if scenario not in built:
+            directory = tmp_path_factory.mktemp(f"served-{scenario}")
+            built[scenario] = serve_from(directory, params_in(directory, scenario))
+        return built[scenario]
+
+    return build
+
+
+# One dataset per task the suite exercises whatever this repository's own task is.
+TASK_SCENARIOS = {REGRESSION: "regression", "multiclass": "multiclass", "binary": "binary"}
+CLASSIFICATION_SCENARIOS = ("multiclass", "binary")
 
 
 def api_settings(served, *, batching: bool = True, **changes):
@@ -176,29 +284,40 @@ def client(app):
     return app.test_client()
 
 
+def records_of(served, n: int, start: int = 0) -> list[dict]:
+    """`n` test rows of a served model as API records (JSON-ready, missing values as null)."""
+    import json
+
+    cfg, _, test_frame, _ = served
+    rows = test_frame[list(cfg.data.features)].iloc[start : start + n]
+    return json.loads(rows.to_json(orient="records"))
+
+
+def expected_answer(served, records: list[dict]):
+    """What the API must answer for `records`: the model's own output, computed in process."""
+    from mlops import model_output
+    from mlops.schema import FeatureSchema
+
+    cfg, result, _, _ = served
+    frame = FeatureSchema.model_validate(result.schema.model_dump()).to_frame(records)
+    return model_output.predict(result.pipeline, frame, cfg.data.task)
+
+
 @pytest.fixture(scope="session")
 def real_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The full demo data (20,640 rows), read through DVC from the in-repo remote (no checkout)."""
+    """This repository's full raw data, read through DVC from its default remote (no checkout)."""
     import dvc.api
 
-    path = tmp_path_factory.mktemp("real") / "housing.csv"
-    path.write_text(dvc.api.read("data/housing.csv", repo=str(ROOT)))
+    raw = repo_config().paths.raw
+    path = tmp_path_factory.mktemp("real") / raw.name
+    path.write_text(dvc.api.read(raw.as_posix(), repo=str(ROOT)))
     return path
 
 
 @pytest.fixture(scope="session")
 def served_full(tmp_path_factory: pytest.TempPathFactory, real_data: Path):
-    """A fast model trained on the full real training split, served from disk; and its test split."""
-    from mlops.prepare import prepare
-    from mlops.raw_data import load_raw
-    from mlops.train import train
-
+    """A fast model trained on the full training split of the real data, served from disk."""
     directory = tmp_path_factory.mktemp("served-full")
     params = params_in(directory)
     params["paths"]["raw"] = str(real_data)
-    cfg = parse_config(params)
-    train_frame, test_frame = prepare(load_raw(real_data, cfg.data), cfg)
-    result = train(train_frame, cfg)
-    write_bundle(directory, cfg, result, test_frame)
-    write_params(directory, params)
-    return cfg, result, test_frame, directory
+    return serve_from(directory, params)

@@ -64,8 +64,8 @@ def copy_repository(destination: Path, *, sample_data: bool = True) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
     if sample_data:
-        set_params(destination, lambda p: p["paths"].update(raw="tests/fixtures/housing_sample.csv"))
-        set_params(destination, lambda p: p["model"].update(params=fast_model(p["model"]["family"])))
+        set_params(destination, lambda p: p["paths"].update(raw=p["paths"]["sample"]))
+        set_params(destination, lambda p: p.update(model=fast_model(p["model"], p["data"].get("task", "regression"))))
         set_params(destination, lambda p: p["evaluate"].update(permutation_repeats=2))
     git(destination, "init", "-q", "-b", "main")
     git(destination, "add", "-A")

@@ -35,6 +35,7 @@ class PathsConfig(_Frozen):
     predictions: Path
     importance: Path
     figures: Path
+    sample: Path = Path("tests/fixtures/sample.csv")  # `make sample`: the test suite's rows of the raw data
 
     @model_validator(mode="after")
     def _outputs_outside_raw_data(self) -> PathsConfig:
