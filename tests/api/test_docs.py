@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 from mlops.api import docs
 from mlops.schema import FeatureSpec
 
-from conftest import api_settings
+from conftest import api_settings, pick_feature
 
 
 def test_openapi_is_generated_from_the_feature_schema(client, served):
@@ -63,7 +63,7 @@ def test_pages_show_real_characters_not_json_escapes(client, served):
     assert curl_payload(index) == example  # a shell passes exactly the example record
     for page in (index, docs):
         assert not re.search(r"\\u00(3c|3e|26|27)", page)  # tojson's escapes, shown as text
-    category = next(spec.typical for spec in schema.features if spec.type == "categorical")
+    category = pick_feature(schema, kind="categorical").typical
     assert json.dumps(category) in html.unescape(docs)  # the example reads as written: "<1H OCEAN"
 
 

@@ -14,6 +14,7 @@ import urllib.parse
 
 import pytest
 
+from conftest import CLASSIFICATION_SCENARIOS, pick_feature
 from servers import gunicorn
 
 pytestmark = pytest.mark.slow
@@ -106,12 +107,13 @@ def error_at(watched: Watched, name: str):
     return watched.page.locator(f"#e-{field_id[2:]}")
 
 
-def test_the_form_predicts_and_names_the_target(watched, served):
-    metadata = json.loads(served[3].joinpath("model", "metadata.json").read_text())
+def test_the_form_predicts_and_names_the_target_and_unit(watched, served):
+    metadata = json.loads(served[0].paths.metadata.read_text())
     watched.open("/")
     watched.page.get_by_role("button", name="Predict").click()
     watched.page.locator("#result").wait_for(state="visible")
     assert watched.page.locator("#result-target").text_content() == metadata["target"]["name"]
+    assert watched.page.locator("#result-unit").text_content() == (metadata["target"].get("unit") or "")
     shown = watched.page.locator("#result-value").text_content()
     # The value the API returned, as the page formatted it (digits and group separators).
     answer = json.loads(watched.page.locator("#response").text_content())
@@ -123,14 +125,19 @@ def test_the_form_predicts_and_names_the_target(watched, served):
 
 def test_an_invalid_value_is_shown_at_its_field_and_cleared_once_fixed(watched, served):
     schema = served[1].schema
-    spec = next(item for item in schema.features if item.type == "numeric" and item.max is not None)
+    spec = pick_feature(schema, kind="numeric", bounded=True)
     watched.open("/")
-    assert field(watched, spec.name).get_attribute("max") is not None  # the accepted range, from the schema
-    field(watched, spec.name).fill(str(spec.max * 10 + 1))
+    if spec.max is not None:  # out of the accepted range the schema declares (and the input carries)
+        assert field(watched, spec.name).get_attribute("max") is not None
+        bad, expected = abs(spec.max) * 10 + 1, "less than or equal"
+    else:
+        assert field(watched, spec.name).get_attribute("min") is not None
+        bad, expected = spec.min - abs(spec.min) * 10 - 1, "greater than or equal"
+    field(watched, spec.name).fill(str(bad))
     watched.page.get_by_role("button", name="Predict").click()
     error = error_at(watched, spec.name)
     error.wait_for(state="visible")
-    assert "less than or equal" in error.text_content()
+    assert expected in error.text_content()
     assert field(watched, spec.name).get_attribute("aria-invalid") == "true"
     assert "highlighted field" in watched.page.locator("#form-error").text_content()
     assert watched.page.locator("#result").is_hidden()
@@ -148,58 +155,30 @@ def test_an_invalid_value_is_shown_at_its_field_and_cleared_once_fixed(watched, 
     assert "status of 400" in watched.console_errors[0]
 
 
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    """A classifier (the iris fork of tests/forks.py) trained and served under gunicorn."""
-    import joblib
-    from forks import multiclass, write_csv
-
-    from mlops.artifacts import sha256_file
-    from mlops.config import parse_config
-    from mlops.prepare import prepare
-    from mlops.raw_data import load_raw
-    from mlops.train import build_metadata, train
-
-    from conftest import params_in, write_params
-
-    frame, changes = multiclass()
-    directory = tmp_path_factory.mktemp("classifier")
-    params = {**params_in(directory), **changes}
-    params["paths"]["raw"] = str(write_csv(frame, directory / "data" / "iris.csv"))
-    cfg = parse_config(params)
-    train_frame, _ = prepare(load_raw(cfg.paths.raw, cfg.data), cfg)
-    result = train(train_frame, cfg)
-    cfg.paths.model.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(result.pipeline, cfg.paths.model)
-    sha = sha256_file(cfg.paths.model)
-    metadata = build_metadata(result, cfg, model_sha256=sha, train_sha256="0" * 64, rows=len(train_frame))
-    cfg.paths.metadata.write_text(json.dumps(metadata))
-    cfg.paths.reference.write_text(json.dumps(result.reference))
-    write_params(directory, params)
-    with gunicorn(directory) as (url, _):
-        yield url, metadata
-
-
-def test_a_real_classifiers_label_and_probabilities_are_shown(browser, classifier):
-    url, metadata = classifier
-    watched = Watched(browser, url)
-    try:
-        watched.open("/")
-        watched.page.get_by_role("button", name="Predict").click()
-        watched.page.locator("#result").wait_for(state="visible")
-        answer = json.loads(watched.page.locator("#response").text_content())
-        assert watched.page.locator("#result-target").text_content() == metadata["target"]["name"]
-        assert watched.page.locator("#result-value").text_content() == str(answer["prediction"])
-        rows = watched.page.locator("#result-probabilities tbody tr")
-        shown = [rows.nth(i).locator("td").first.text_content() for i in range(rows.count())]
-        assert shown == sorted(answer["probabilities"], key=answer["probabilities"].get, reverse=True)
-        assert shown[0] == answer["prediction"]
-        assert watched.page.locator("#result-unit").is_hidden()  # a label has no unit
-        assert watched.horizontal_overflow() == 0
-        assert watched.console_errors == []
-        assert watched.failed == []
-    finally:
-        watched.context.close()
+@pytest.mark.parametrize("scenario", CLASSIFICATION_SCENARIOS)
+def test_a_real_classifiers_label_and_probabilities_are_shown(browser, served_scenario, scenario):
+    """tests/forks.py's classifiers (text labels; whole-number labels) trained and served under gunicorn."""
+    served_classifier = served_scenario(scenario)
+    metadata = json.loads(served_classifier[0].paths.metadata.read_text())
+    with gunicorn(served_classifier[3]) as (url, _):
+        watched = Watched(browser, url)
+        try:
+            watched.open("/")
+            watched.page.get_by_role("button", name="Predict").click()
+            watched.page.locator("#result").wait_for(state="visible")
+            answer = json.loads(watched.page.locator("#response").text_content())
+            assert watched.page.locator("#result-target").text_content() == metadata["target"]["name"]
+            assert watched.page.locator("#result-value").text_content() == str(answer["prediction"])
+            rows = watched.page.locator("#result-probabilities tbody tr")
+            shown = [rows.nth(i).locator("td").first.text_content() for i in range(rows.count())]
+            assert shown == sorted(answer["probabilities"], key=answer["probabilities"].get, reverse=True)
+            assert shown[0] == str(answer["prediction"])
+            assert watched.page.locator("#result-unit").is_hidden()  # a label has no unit
+            assert watched.horizontal_overflow() == 0
+            assert watched.console_errors == []
+            assert watched.failed == []
+        finally:
+            watched.context.close()
 
 
 def test_a_classifiers_label_and_probabilities_are_shown_as_text(watched):
