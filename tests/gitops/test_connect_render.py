@@ -315,6 +315,15 @@ def test_a_failed_step_is_one_clear_error_and_sets_no_secret(world, monkeypatch,
         assert secret not in out
 
 
+def test_a_service_of_the_same_name_in_another_workspace_is_left_alone(world):
+    base, state, gh = world
+    state["owners"] = [{"id": "own-0", "name": "Other"}, {"id": "own-1", "name": "My Workspace"}]
+    state["service"] = {**service(image="ghcr.io/someone/else:latest", url=base), "ownerId": "own-0"}
+    assert run(base, "--workspace", "My Workspace", "--wait", "0.05") == 1  # ours never appears
+    assert not any(r["method"] in ("PATCH", "PUT") for r in state["requests"])
+    assert gh.secrets() == {}
+
+
 def test_a_named_workspace_is_used_when_there_are_several(world):
     base, state, _ = world
     state["owners"] = [{"id": "own-0", "name": "Other"}, {"id": "own-1", "name": "My Workspace"}]

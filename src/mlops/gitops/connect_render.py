@@ -307,7 +307,8 @@ def registry_access(
 
 
 def workspace_id(render: Render, services: list[dict], wanted: str | None) -> str:
-    if services:
+    """The workspace to work in: the one named, else the existing service's, else the only one."""
+    if services and not wanted:
         return services[0]["ownerId"]
     owners = render.owners()
     if wanted:
@@ -333,12 +334,14 @@ def point_blueprint(repo: Repository, gh: GitHub, credentials: dict | None, say)
     say(f"committed render.yaml on {repo.branch} ({commit[:12]}): it runs {repo.image}:latest; `git pull` to get it")
 
 
-def wait_for_service(render: Render, name: str, repo: Repository, options: Options, say, sleep=time.sleep) -> dict:
+def wait_for_service(
+    render: Render, name: str, owner_id: str, repo: Repository, options: Options, say, sleep=time.sleep
+) -> dict:
     say(f"no Render service `{name}` yet. Create it from the Blueprint (Render asks nothing; press Deploy Blueprint):")
     say(f"  {deploy_link(repo.url)}")
     deadline, last_said = time.monotonic() + options.wait, 0.0
     while True:
-        found = render.services(name)
+        found = [service for service in render.services(name) if service["ownerId"] == owner_id]
         if found:
             return found[0]
         if time.monotonic() >= deadline:
@@ -412,9 +415,10 @@ def connect(gh: GitHub, render_key: str, prompts: Prompts, options: Options, say
     name = blueprint_service_name(BLUEPRINT.read_text(encoding="utf-8"))
     services = render.services(name)
     owner_id = workspace_id(render, services, options.workspace)
+    services = [found for found in services if found["ownerId"] == owner_id]  # same name, other workspace
     credentials = registry_access(repo, render, gh, owner_id, prompts, options, say)
     point_blueprint(repo, gh, credentials, say)
-    service = services[0] if services else wait_for_service(render, name, repo, options, say)
+    service = services[0] if services else wait_for_service(render, name, owner_id, repo, options, say)
     point_service(render, service, repo, credentials, say)
     service_url = ((service.get("serviceDetails") or {}).get("url") or "").rstrip("/")
     if not service_url.startswith("https://") and not service_url.startswith("http://"):
