@@ -209,3 +209,24 @@ def test_each_page_fits_a_phone_loads_nothing_foreign_and_logs_no_error(watched,
     assert watched.console_errors == []
     assert watched.foreign == []
     assert watched.failed == []
+
+
+def test_the_drift_page_with_a_verdict_and_its_table_fits_a_phone(watched, served):
+    """Enough traffic for a verdict: the per-feature table must fit at 390 px too."""
+    import urllib.request
+
+    cfg, result = served[0], served[1]
+    rows = [result.schema.example_record()] * cfg.monitor.min_window
+    request = urllib.request.Request(
+        f"{watched.base}/predict",
+        data=json.dumps({"records": rows}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+    watched.open("/monitoring")
+    table = watched.page.locator("table tbody tr")
+    assert table.count() == len(result.schema.features) + 1  # every feature, and the predictions
+    assert watched.page.get_by_text("drift", exact=False).count() > 0
+    assert watched.horizontal_overflow() == 0
+    assert watched.console_errors == []
