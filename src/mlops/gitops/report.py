@@ -29,7 +29,7 @@ import yaml
 from mlops import cli
 from mlops.bundle import read_run_record
 from mlops.config import DEFAULT_PARAMS
-from mlops.metrics import HIGHER_IS_BETTER, METRICS
+from mlops.metrics import HIGHER_IS_BETTER, METRICS, shown
 
 log = logging.getLogger(__name__)
 MARKER = "<!-- mlops-template: model report -->"
@@ -220,7 +220,7 @@ def _number(value: object, metric: str = "") -> str:
         return "-"
     if not isinstance(value, int | float) or not math.isfinite(value):
         return str(value)
-    return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
+    return shown(value)
 
 
 def _metric_rows(base: Results, current: Results) -> list[str]:
