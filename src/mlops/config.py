@@ -32,7 +32,8 @@ class PathsConfig(_Frozen):
     run: Path  # this training run's record (time, commit, MLflow run): not a DVC output
     reference: Path
     metrics: Path
-    predictions: Path
+    predictions: Path  # a sample of the test rows' predictions, for `dvc plots`
+    scores: Path  # every test row's prediction and slice: the PR report pairs base and PR on them
     importance: Path
     figures: Path
     sample: Path = Path("tests/fixtures/sample.csv")  # `make sample`: the test suite's rows of the raw data
@@ -137,6 +138,18 @@ class EvaluateConfig(_Frozen):
     permutation_repeats: int = Field(ge=1)
     plot_points: int = Field(ge=10)
     seed: int = 0
+    # Columns whose slices of the test split get metrics of their own (mlops.slices). Unset: every
+    # categorical feature and the target. A numeric column is cut into `slice_bins` quantile bins.
+    slices: list[str] | None = None
+    slice_bins: int = Field(default=4, ge=2, le=20)
+
+
+class BootstrapConfig(_Frozen):
+    """The paired bootstrap behind the PR report's intervals (mlops.bootstrap)."""
+
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 0
 
 
 class GateConfig(_Frozen):
@@ -148,6 +161,9 @@ class GateConfig(_Frozen):
     metric: str
     threshold: float | None = None  # the worst acceptable value of `metric` (absolute)
     max_regression_pct: float | None = Field(default=None, ge=0)  # worse than base by more than this % fails
+    max_slice_regression_pct: float | None = Field(default=None, ge=0)  # the same, for any slice of the test split
+    min_slice_rows: int = Field(default=50, ge=1)  # smaller slices are reported, never gated
+    bootstrap: BootstrapConfig = BootstrapConfig()
 
 
 class BatchingConfig(_Frozen):
@@ -225,6 +241,9 @@ class Config(_Frozen):
             for column in (self.features.rotations.x, self.features.rotations.y):
                 if features.get(column, ColumnSpec(type="categorical")).type != "numeric":
                     raise ValueError(f"features.rotations: {column!r} is not a numeric feature column")
+        for column in self.evaluate.slices or []:
+            if column not in self.data.columns:
+                raise ValueError(f"evaluate.slices: {column!r} is not one of data.columns")
         from mlops.metrics import names  # sklearn.metrics: only when a config is validated
 
         known = names(self.data.task)

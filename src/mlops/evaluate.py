@@ -1,4 +1,5 @@
-"""Stage `evaluate`: test-split metrics, plot data for `dvc plots`, and PNG figures for reviews."""
+"""Stage `evaluate`: test-split metrics (overall, per slice, and of two baselines), every test row's
+prediction for the PR report, plot data for `dvc plots`, and PNG figures for reviews."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from mlops import artifacts, cli, metrics, model_output, progress
+from mlops import artifacts, baselines, cli, metrics, model_output, plotting, progress, slices
 from mlops.bundle import BundleError, load_bundle, read_run_record
 from mlops.config import Config, load_config
 from mlops.metrics import Scored
@@ -31,6 +32,19 @@ class Evaluation:
     importance: pd.DataFrame  # feature, importance, std: how much worse `scored_on` gets when the feature is shuffled
     scored_on: str  # the metric permutation importance uses (gate.metric)
     classes: list | None = None
+    # {column: {slice label: {"rows": n, metric: value}}} (mlops.slices), and each row's labels
+    slices: dict[str, dict[str, dict]] = field(default_factory=dict)
+    slice_labels: dict[str, pd.Series] = field(default_factory=dict)
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # {baseline: {metric: value}}
+
+    def document(self) -> dict:
+        """metrics.json: the model's metrics, then its baselines' and its slices' (nested)."""
+        return {**self.metrics, "baselines": self.baselines, "slices": self.slices}
+
+    def scores(self) -> pd.DataFrame:
+        """Every test row: actual, predicted, residual or probabilities, and its slice per slicing column."""
+        labels = {slices.PREFIX + column: values.astype(str).to_numpy() for column, values in self.slice_labels.items()}
+        return self.predictions.assign(**labels)
 
 
 def probability_column(label) -> str:
@@ -47,8 +61,9 @@ def check_test_classes(actual: pd.Series, classes: list) -> None:
         )
 
 
-def evaluate(pipeline, frame: pd.DataFrame, config: Config) -> Evaluation:
-    """Score the pipeline on the test frame and measure permutation importance of each input."""
+def evaluate(pipeline, frame: pd.DataFrame, config: Config, train: pd.DataFrame | None = None) -> Evaluation:
+    """Score the pipeline on the test frame, per slice too, and measure permutation importance of each
+    input; with the training frame, also fit and score the baselines."""
     task = config.data.task
     features = frame[list(config.data.features)]
     actual = frame[config.data.target]
@@ -75,12 +90,16 @@ def evaluate(pipeline, frame: pd.DataFrame, config: Config) -> Evaluation:
     importance = pd.DataFrame(
         {"feature": features.columns, "importance": result.importances_mean, "std": result.importances_std}
     ).sort_values("importance", ascending=False, ignore_index=True)
+    labels = slices.label_rows(frame, config)
     return Evaluation(
         metrics=metrics.compute(task, scored),
         predictions=predictions,
         importance=importance,
         scored_on=metric.name,
         classes=output.classes,
+        slices=slices.slice_metrics(task, scored, labels),
+        slice_labels=labels,
+        baselines={} if train is None else baselines.score_baselines(train, frame, config),
     )
 
 
@@ -93,55 +112,51 @@ def plot_data(evaluation: Evaluation, config: Config) -> pd.DataFrame:
 
 
 def draw_figures(evaluation: Evaluation, directory: Path, target: str, unit: str | None = None) -> list[Path]:
-    """The task's figures as PNGs (the PR report embeds them): regression, predicted-vs-actual and
+    """The task's figures as PNGs (MLflow keeps them with the run): regression, predicted-vs-actual and
     residuals; classification, the confusion matrix, calibration, and ROC and precision-recall
     curves (binary); both, permutation importance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = plotting.pyplot()
     directory.mkdir(parents=True, exist_ok=True)
     if evaluation.classes is None:
-        paths = _regression_figures(plt, evaluation, directory, _with_unit(target, unit))
+        paths = _regression_figures(plt, evaluation, directory, target, unit)
     else:
         paths = _classification_figures(plt, evaluation, directory, target)
     importance = evaluation.importance
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1.2))
+    fig, ax = plt.subplots(figsize=(plotting.WIDTH_INCHES, 0.3 * len(importance) + 1.2))
     ordered = importance.iloc[::-1]
-    ax.barh(ordered["feature"], ordered["importance"], xerr=ordered["std"])
+    ax.barh(ordered["feature"], ordered["importance"], xerr=ordered["std"], color=plotting.PR_COLOUR)
     ax.set(xlabel=f"{evaluation.scored_on} worsening when shuffled", title="Permutation importance (test split)")
-    paths.append(_save(fig, directory / "importance.png"))
+    plotting.readable(ax, which="x")
+    paths.append(plotting.save(fig, directory / "importance.png"))
     plt.close("all")
     return paths
 
 
-def _with_unit(name: str, unit: str | None) -> str:
-    return f"{name} ({unit})" if unit else name
-
-
-def _regression_figures(plt, evaluation: Evaluation, directory: Path, target: str) -> list[Path]:
+def _regression_figures(plt, evaluation: Evaluation, directory: Path, target: str, unit: str | None) -> list[Path]:
     predictions = evaluation.predictions
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.scatter(predictions["actual"], predictions["predicted"], s=4, alpha=0.3)
+    fig, ax = plt.subplots(figsize=(plotting.WIDTH_INCHES, 6))
+    ax.scatter(predictions["actual"], predictions["predicted"], s=4, alpha=0.3, color=plotting.PR_COLOUR)
     low = min(predictions["actual"].min(), predictions["predicted"].min())
     high = max(predictions["actual"].max(), predictions["predicted"].max())
     ax.plot([low, high], [low, high], color="black", linewidth=1, label="perfect prediction")
     ax.set(
-        xlabel=f"actual {target}",
-        ylabel=f"predicted {target}",
-        title=f"Predicted vs actual (RMSE {evaluation.metrics['rmse']:,.4g})",
+        xlabel=plotting.with_unit(f"actual {target}", unit),
+        ylabel=plotting.with_unit(f"predicted {target}", unit),
+        title=f"Predicted vs actual (RMSE {metrics.shown(evaluation.metrics['rmse'])})",
     )
     ax.legend(loc="upper left")
-    paths = [_save(fig, directory / "predicted_vs_actual.png")]
+    plotting.readable(ax)
+    paths = [plotting.save(fig, directory / "predicted_vs_actual.png")]
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.scatter(predictions["predicted"], predictions["residual"], s=4, alpha=0.3)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(plotting.WIDTH_INCHES, 3.6))
+    left.scatter(predictions["predicted"], predictions["residual"], s=4, alpha=0.3, color=plotting.PR_COLOUR)
     left.axhline(0, color="black", linewidth=1)
-    left.set(xlabel=f"predicted {target}", ylabel="residual (predicted - actual)", title="Residuals")
-    right.hist(predictions["residual"], bins=60)
-    right.set(xlabel="residual", ylabel="test rows", title="Residual distribution")
-    paths.append(_save(fig, directory / "residuals.png"))
+    left.set(xlabel=plotting.with_unit("predicted", unit), ylabel="residual (predicted - actual)", title="Residuals")
+    right.hist(predictions["residual"], bins=60, color=plotting.PR_COLOUR)
+    right.set(xlabel=plotting.with_unit("residual", unit), ylabel="test rows", title="Residual distribution")
+    for ax in (left, right):
+        plotting.readable(ax, ticks=4)
+    paths.append(plotting.save(fig, directory / "residuals.png"))
     return paths
 
 
@@ -152,7 +167,7 @@ def _classification_figures(plt, evaluation: Evaluation, directory: Path, target
     predictions, classes = evaluation.predictions, evaluation.classes
     actual, predicted = predictions["actual"].to_numpy(), predictions["predicted"].to_numpy()
     names = [str(label) for label in classes]
-    size = min(12, 3 + 0.5 * len(classes))
+    size = min(plotting.WIDTH_INCHES - 1, 3 + 0.5 * len(classes))
     fig, ax = plt.subplots(figsize=(size + 1, size))
     ConfusionMatrixDisplay.from_predictions(
         actual,
@@ -168,7 +183,7 @@ def _classification_figures(plt, evaluation: Evaluation, directory: Path, target
     ax.set(
         title=f"Confusion matrix: share of each true {target}", xlabel=f"predicted {target}", ylabel=f"actual {target}"
     )
-    paths = [_save(fig, directory / "confusion_matrix.png")]
+    paths = [plotting.save(fig, directory / "confusion_matrix.png")]
 
     probabilities = predictions[[probability_column(label) for label in classes]].to_numpy()
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -183,7 +198,7 @@ def _classification_figures(plt, evaluation: Evaluation, directory: Path, target
             actual == predicted, probabilities.max(axis=1), n_bins=10, ax=ax, name="most probable class"
         )
         ax.set(title="Calibration of the most probable class", xlabel="predicted probability", ylabel="share correct")
-    paths.append(_save(fig, directory / "calibration.png"))
+    paths.append(plotting.save(fig, directory / "calibration.png"))
 
     if len(classes) == 2 and len(set(actual)) == 2:
         fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -191,20 +206,14 @@ def _classification_figures(plt, evaluation: Evaluation, directory: Path, target
             actual, probabilities[:, 1], pos_label=classes[1], ax=ax, plot_chance_level=True
         )
         ax.set(title=f"ROC curve ({target} = {classes[1]})")
-        paths.append(_save(fig, directory / "roc.png"))
+        paths.append(plotting.save(fig, directory / "roc.png"))
         fig, ax = plt.subplots(figsize=(5.5, 5))
         PrecisionRecallDisplay.from_predictions(
             actual, probabilities[:, 1], pos_label=classes[1], ax=ax, plot_chance_level=True
         )
         ax.set(title=f"Precision-recall ({target} = {classes[1]})")
-        paths.append(_save(fig, directory / "precision_recall.png"))
+        paths.append(plotting.save(fig, directory / "precision_recall.png"))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         except BundleError as error:
             raise cli.StageError(str(error)) from None
         frame = read_frame(config.paths.test, config.data)
+        train_frame = read_frame(config.paths.train, config.data)  # the baselines are fitted on it
         # Permutation importance predicts the test split once per feature and repeat: time one pass.
         started = time.perf_counter()
         model_output.predict(bundle.pipeline, frame[list(config.data.features)], config.data.task)
@@ -227,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = (time.perf_counter() - started) * passes
         what = f"scoring model {bundle.version} on {len(frame):,} test rows, with permutation importance"
         with progress.heartbeat(log, what, expected, f"{passes} passes over the test split"):
-            evaluation = evaluate(bundle.pipeline, frame, config)
+            evaluation = evaluate(bundle.pipeline, frame, config, train_frame)
 
         figures_dir = Path(config.paths.figures)
         with tempfile.TemporaryDirectory(dir=figures_dir.parent if figures_dir.parent.exists() else None) as scratch:
@@ -236,20 +246,29 @@ def main(argv: list[str] | None = None) -> int:
             run = read_run_record(config.paths.run, bundle.version) or {}
             run_id = (run.get("mlflow") or {}).get("run_id")
             if run_id:
-                tracking.log_evaluation(run_id, config.mlflow.experiment, evaluation.metrics, drawn)
+                tracking.log_evaluation(run_id, config.mlflow.experiment, evaluation.document(), drawn)
             else:
                 log.info("no MLflow run recorded for model %s here; test metrics not logged", bundle.version)
             with artifacts.atomic_path(config.paths.predictions) as tmp:
                 plot_data(evaluation, config).to_csv(tmp, index=False)
+            with artifacts.atomic_path(config.paths.scores) as tmp:
+                evaluation.scores().to_csv(tmp, index=False)
             with artifacts.atomic_path(config.paths.importance) as tmp:
                 evaluation.importance.round(2).to_csv(tmp, index=False)
             shutil.rmtree(figures_dir, ignore_errors=True)
             figures_dir.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(Path(scratch) / "figures"), figures_dir)
-        artifacts.write_json(config.paths.metrics, evaluation.metrics)
+        artifacts.write_json(config.paths.metrics, evaluation.document())
         width = max(map(len, evaluation.metrics), default=0)
         for name, value in evaluation.metrics.items():
-            log.info("  test %-*s %s", width, name, metrics.shown(value))
+            against = ", ".join(
+                f"{baseline} {metrics.shown(scores[name])}"
+                for baseline, scores in evaluation.baselines.items()
+                if name in scores
+            )
+            log.info(
+                "  test %-*s %s%s", width, name, metrics.shown(value), f"  (baselines: {against})" if against else ""
+            )
 
     return cli.run("evaluate", work)
 

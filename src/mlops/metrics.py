@@ -1,7 +1,9 @@
 """The task's metrics, computed the same way for training, evaluation, reports and the gate.
 
-Each metric knows its task, whether a larger value is better, and the scikit-learn scorer that
-permutation importance uses for it. `gate.metric` in params.yaml names one of them.
+Each metric knows its task, whether a larger value is better, the scikit-learn scorer that
+permutation importance uses for it, and how to compute it on many bootstrap resamples at once
+(`resampled`: row counts in, one value per resample out; mlops.bootstrap). `gate.metric` in
+params.yaml names one of them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class Metric:
     compute: Callable[[Scored], float | None]  # None when undefined on these rows
     scorer: str  # sklearn scoring name for permutation importance ("{ovr}" filled for multiclass)
     description: str
+    # The metric on each resample: `counts` (resamples, rows) says how often each row was drawn.
+    # With all counts 1 it equals `compute` (tests/test_metrics.py holds each metric to that).
+    resampled: Callable[[Scored, np.ndarray], np.ndarray]
 
     def scorer_for(self, n_classes: int | None = None) -> str:
         return self.scorer.replace("{ovr}", "_ovr" if n_classes and n_classes > 2 else "")
@@ -72,6 +77,83 @@ def _quietly(function: Callable[[Scored], float | None]) -> Callable[[Scored], f
     return wrapped
 
 
+def _mean(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The counts-weighted mean of per-row values, per resample."""
+    return counts @ np.asarray(values, dtype=float) / counts.sum(axis=1)
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray, empty: float = np.nan) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), empty)
+
+
+def _resampled_r2(s: Scored, counts: np.ndarray) -> np.ndarray:
+    y = s.y_true - s.y_true.mean()  # centred: the sums of squares below lose no precision
+    rows = counts.sum(axis=1)
+    total = counts @ y**2 - (counts @ y) ** 2 / rows
+    return 1 - _divide(counts @ (s.y_pred - s.y_true) ** 2, total)
+
+
+def _resampled_mape(s: Scored, counts: np.ndarray) -> np.ndarray:
+    # sklearn's definition: a zero target is divided by machine epsilon, not skipped
+    return _mean(counts, np.abs(s.y_pred - s.y_true) / np.maximum(np.abs(s.y_true), np.finfo(np.float64).eps))
+
+
+def _per_class(s: Scored) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, classes) one-hot of the true and of the predicted labels, in `classes` order."""
+    classes = np.asarray(s.classes, dtype=object)
+    return np.asarray(s.y_true, dtype=object)[:, None] == classes, np.asarray(s.y_pred, dtype=object)[
+        :, None
+    ] == classes
+
+
+def _resampled_balanced_accuracy(s: Scored, counts: np.ndarray) -> np.ndarray:
+    true, predicted = _per_class(s)
+    recall = _divide(counts @ (true & predicted), counts @ true)  # NaN for a class absent from the resample
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(recall, axis=1)
+
+
+def _resampled_f1_macro(s: Scored, counts: np.ndarray) -> np.ndarray:
+    true, predicted = _per_class(s)
+    hits = counts @ (true & predicted)
+    return _divide(2 * hits, 2 * hits + counts @ (~true & predicted) + counts @ (true & ~predicted), 0.0).mean(axis=1)
+
+
+def _resampled_log_loss(s: Scored, counts: np.ndarray) -> np.ndarray:
+    true, _ = _per_class(s)
+    eps = np.finfo(s.probabilities.dtype).eps
+    return _mean(counts, -np.log(np.clip(s.probabilities[true], eps, 1 - eps)))
+
+
+def _weighted_auc(counts: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC AUC per resample: the chance a drawn positive outscores a drawn negative (ties count half).
+
+    Negatives are sorted by score once; a cumulative sum of their counts per resample then gives,
+    for every positive, the drawn negatives below its score (and tied with it) by lookup.
+    """
+    negatives = np.flatnonzero(~positive)
+    negatives = negatives[np.argsort(score[negatives], kind="stable")]
+    ordered = score[negatives]
+    below = np.zeros((len(counts), len(negatives) + 1))
+    np.cumsum(counts[:, negatives], axis=1, out=below[:, 1:])
+    scores = score[positive]
+    left, right = np.searchsorted(ordered, scores, "left"), np.searchsorted(ordered, scores, "right")
+    drawn = counts[:, positive]
+    # negatives below + half the tied ones = the mean of the counts below the tie and through it
+    wins = 0.5 * (drawn * (below[:, left] + below[:, right])).sum(axis=1)
+    return _divide(wins, drawn.sum(axis=1) * below[:, -1])
+
+
+def _resampled_roc_auc(s: Scored, counts: np.ndarray) -> np.ndarray:
+    true, _ = _per_class(s)
+    if len(s.classes) == 2:
+        return _weighted_auc(counts, true[:, 1], s.probabilities[:, 1])
+    # One-vs-rest, macro: a resample missing a class has no value (NaN), as `compute` has none.
+    return np.mean([_weighted_auc(counts, true[:, k], s.probabilities[:, k]) for k in range(len(s.classes))], axis=0)
+
+
 _METRICS = [
     Metric(
         "rmse",
@@ -80,6 +162,7 @@ _METRICS = [
         lambda s: float(skm.root_mean_squared_error(s.y_true, s.y_pred)),
         "neg_root_mean_squared_error",
         "root mean squared error (target units)",
+        lambda s, counts: np.sqrt(_mean(counts, (s.y_pred - s.y_true) ** 2)),
     ),
     Metric(
         "mae",
@@ -88,6 +171,7 @@ _METRICS = [
         lambda s: float(skm.mean_absolute_error(s.y_true, s.y_pred)),
         "neg_mean_absolute_error",
         "mean absolute error (target units)",
+        lambda s, counts: _mean(counts, np.abs(s.y_pred - s.y_true)),
     ),
     Metric(
         "r2",
@@ -96,6 +180,7 @@ _METRICS = [
         lambda s: float(skm.r2_score(s.y_true, s.y_pred)),
         "r2",
         "coefficient of determination",
+        _resampled_r2,
     ),
     Metric(
         "mape",
@@ -104,6 +189,7 @@ _METRICS = [
         lambda s: float(skm.mean_absolute_percentage_error(s.y_true, s.y_pred)),
         "neg_mean_absolute_percentage_error",
         "mean absolute percentage error (a fraction)",
+        _resampled_mape,
     ),
     Metric(
         "accuracy",
@@ -112,6 +198,7 @@ _METRICS = [
         lambda s: float(skm.accuracy_score(s.y_true, s.y_pred)),
         "accuracy",
         "share of rows labelled correctly",
+        lambda s, counts: _mean(counts, np.asarray(s.y_true, dtype=object) == np.asarray(s.y_pred, dtype=object)),
     ),
     Metric(
         "balanced_accuracy",
@@ -120,6 +207,7 @@ _METRICS = [
         _quietly(lambda s: float(skm.balanced_accuracy_score(s.y_true, s.y_pred))),
         "balanced_accuracy",
         "mean recall over classes",
+        _resampled_balanced_accuracy,
     ),
     Metric(
         "f1_macro",
@@ -128,9 +216,16 @@ _METRICS = [
         _quietly(lambda s: float(skm.f1_score(s.y_true, s.y_pred, average="macro", labels=s.classes, zero_division=0))),
         "f1_macro",
         "F1 averaged over classes (macro)",
+        _resampled_f1_macro,
     ),
     Metric(
-        "log_loss", CLASSIFICATION, False, _quietly(_log_loss), "neg_log_loss", "cross-entropy of the probabilities"
+        "log_loss",
+        CLASSIFICATION,
+        False,
+        _quietly(_log_loss),
+        "neg_log_loss",
+        "cross-entropy of the probabilities",
+        _resampled_log_loss,
     ),
     Metric(
         "roc_auc",
@@ -139,6 +234,7 @@ _METRICS = [
         _quietly(_roc_auc),
         "roc_auc{ovr}",
         "area under the ROC curve (one-vs-rest for several classes)",
+        _resampled_roc_auc,
     ),
 ]
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _METRICS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,10 +132,40 @@ def log_training(
     }
 
 
-def log_evaluation(run_id: str, experiment: str, metrics: dict[str, float], figures: list[Path]) -> None:
-    """Add test metrics and figures to the run that trained the model."""
+def metric_names(document: dict) -> dict[str, float]:
+    """metrics.json as MLflow metrics: test_rmse, test_baseline.trivial.rmse,
+    test_slice.<column>.<slice>.rmse (characters MLflow refuses in a name become _)."""
+    flat = {}
+    for name, value in document.items():
+        if name == "baselines":
+            flat.update({f"test_baseline.{key}": number for key, number in _numbers(value).items()})
+        elif name == "slices":
+            flat.update({f"test_slice.{key}": number for key, number in _numbers(value).items()})
+        elif isinstance(value, int | float):
+            flat[f"test_{name}"] = value
+    return {_metric_name(name): value for name, value in flat.items()}
+
+
+def _numbers(nested: dict, prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(_numbers(value, f"{prefix}{key}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _metric_name(name: str) -> str:
+    # MLflow takes letters, digits, _ - . space and / (colons only off Windows); a name must not look
+    # like a path to another (no /), and is at most 250 characters.
+    return re.sub(r"[^\w.\- ]", "_", name)[:250]
+
+
+def log_evaluation(run_id: str, experiment: str, document: dict, figures: list[Path]) -> None:
+    """Add the test metrics (metrics.json: overall, baselines, slices) and figures to the run that trained the model."""
     with tracked(experiment), mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
+        mlflow.log_metrics(metric_names(document))
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="figures")
 

@@ -3,9 +3,11 @@
 `python -m mlops.gitops.report --base origin/main` (make ci-report) expects `dvc repro` to have run in
 the working tree. It reproduces the base branch in a temporary git worktree that shares DVC's
 cache (unchanged stages come back from DVC's run-cache instead of being retrained), then writes
-`report.md` with the metric deltas, the params diff, before/after figures, data and model hash
-changes and the quality-gate verdict. Exit code 1 when the gate fails (the report is written
-either way). CML posts report.md as the PR comment; CI puts summary.md (the same, figures by name) in the job summary.
+`report.md`: the quality gate's verdict with the thresholds it applied, each metric's change
+with a paired bootstrap interval (both models scored the same test rows), the model against
+its baselines, the slices, the params diff, data and model hashes, and figures with base and PR
+on the same axes. Exit code 1 when the gate fails (the report is written either way). CML posts
+report.md as the PR comment; CI puts summary.md (the same, figures by name) in the job summary.
 
 The gate catches honest regressions: CI runs the PR's own copy of this code, so a PR that
 edits it could pass itself. Reviewers read the comment; branch protection should require it.
@@ -21,18 +23,27 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from mlops import cli
+from mlops.artifacts import sha256_file
+from mlops.baselines import DESCRIPTIONS, LINEAR, TRIVIAL
+from mlops.bootstrap import BETTER, NOISE, WORSE, Change
 from mlops.bundle import read_run_record
-from mlops.config import DEFAULT_PARAMS
-from mlops.metrics import HIGHER_IS_BETTER, METRICS, shown
+from mlops.config import DEFAULT_PARAMS, BootstrapConfig, GateConfig
+from mlops.gitops import report_figures
+from mlops.gitops.comparison import Comparison, Side, compare
+from mlops.metrics import METRICS, shown
 
 log = logging.getLogger(__name__)
 MARKER = "<!-- mlops-template: model report -->"
+VERDICT_MARK = {BETTER: "🟢 better", WORSE: "🔴 worse", NOISE: "within noise"}
+SLICE_ROWS_SHOWN = 20  # per slicing column; the rest are in metrics.json
 
 
 @dataclass
@@ -42,27 +53,49 @@ class Results:
     label: str
     commit: str
     params: dict
-    metrics: dict[str, float] | None = None
+    metrics: dict[str, float] | None = None  # the model's test metrics (metrics.json, top level)
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # metrics.json "baselines"
+    slices: dict[str, dict[str, dict]] = field(default_factory=dict)  # metrics.json "slices"
     data_md5: str | None = None
     train_sha256: str | None = None
+    test_sha256: str | None = None
     model_version: str | None = None
     run_url: str | None = None
-    figures: dict[str, Path] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None  # every test row (paths.scores), when the pipeline writes it
+    plot_rows: pd.DataFrame | None = None  # the figures' rows: scores, or the older plot sample
+    importance: pd.DataFrame | None = None
     note: str | None = None  # why results are missing, when they are
+
+    @property
+    def task(self) -> str:
+        return (self.params.get("data") or {}).get("task") or "regression"
+
+    def side(self) -> Side:
+        return Side(self.label, self.task, self.metrics or {}, self.slices, self.scores, self.test_sha256)
 
 
 @dataclass(frozen=True)
 class Gate:
     passed: bool
-    reasons: list[str]
+    reasons: list[str]  # the checks that failed
     source: str  # which branch's params.yaml set the thresholds
     note: str | None = None  # why the usual rule (the base's thresholds) did not apply
+    checks: list[str] = field(default_factory=list)  # every check applied, passed or not, in order
 
 
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+
+
+def _read_csv(path: Path | None) -> pd.DataFrame | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, pd.errors.ParserError):
         return None
 
 
@@ -84,7 +117,11 @@ def collect(root: Path, label: str, commit: str) -> Results:
     params = yaml.safe_load((root / DEFAULT_PARAMS).read_text(encoding="utf-8")) or {}
     paths = {key: root / value for key, value in (params.get("paths") or {}).items()}
     results = Results(label=label, commit=commit, params=params)
-    results.metrics = _read_json(paths["metrics"]) if "metrics" in paths else None
+    document = _read_json(paths["metrics"]) if "metrics" in paths else None
+    if document is not None:
+        results.metrics = {key: value for key, value in document.items() if _finite(value)}
+        results.baselines = document.get("baselines") or {}
+        results.slices = document.get("slices") or {}
     metadata = _read_json(paths["metadata"]) if "metadata" in paths else None
     if metadata:
         results.model_version = metadata.get("model", {}).get("version")
@@ -95,9 +132,11 @@ def collect(root: Path, label: str, commit: str) -> Results:
     data_dvc = yaml.safe_load((root / "data.dvc").read_text()) if (root / "data.dvc").exists() else None
     if data_dvc:
         results.data_md5 = data_dvc["outs"][0].get("md5")
-    figures_dir = paths.get("figures")
-    if figures_dir and figures_dir.is_dir():
-        results.figures = {path.name: path for path in sorted(figures_dir.glob("*.png"))}
+    if "test" in paths and paths["test"].is_file():
+        results.test_sha256 = sha256_file(paths["test"])
+    results.scores = _read_csv(paths.get("scores"))
+    results.plot_rows = results.scores if results.scores is not None else _read_csv(paths.get("predictions"))
+    results.importance = _read_csv(paths.get("importance"))
     if results.metrics is None:
         results.note = "no metrics: the pipeline has not been reproduced here"
     return results
@@ -131,9 +170,7 @@ def reproduce_base(root: Path, ref: str, out: Path) -> Results:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
                 note = f"`{' '.join(command)}` failed on `{ref}`: {' / '.join(tail)}"
                 return Results(label=ref, commit=commit, params=params, note=note)
-        results = collect(workdir, ref, commit)
-        results.figures = _copy_figures(results.figures, out, "base")
-        return results
+        return collect(workdir, ref, commit)  # read into memory: the worktree goes next
     except subprocess.CalledProcessError as error:
         return Results(label=ref, commit=commit, params=params, note=f"no worktree for `{ref}`: {error.stderr.strip()}")
     except OSError as error:  # e.g. dvc not on PATH
@@ -143,16 +180,6 @@ def reproduce_base(root: Path, ref: str, out: Path) -> Results:
             ["git", "worktree", "remove", "--force", str(workdir)], cwd=root, capture_output=True, check=False
         )
         shutil.rmtree(workdir.parent, ignore_errors=True)
-
-
-def _copy_figures(figures: dict[str, Path], out: Path, prefix: str) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    copied = {}
-    for name, path in figures.items():
-        target = out / f"{prefix}-{name}"
-        shutil.copyfile(path, target)
-        copied[name] = target
-    return copied
 
 
 def flatten(params: dict, prefix: str = "") -> dict[str, object]:
@@ -173,7 +200,7 @@ def params_diff(base: dict, current: dict) -> list[tuple[str, object, object]]:
 
 
 def gate_settings(params: dict) -> dict:
-    """A params.yaml `gate` section as {metric, threshold, max_regression_pct}; a base branch from
+    """A params.yaml `gate` section as {metric, threshold, max_regression_pct, ...}; a base branch from
     before `gate.metric` (max_rmse, max_rmse_increase_pct) reads as the same RMSE gate."""
     gate = dict(params.get("gate") or {})
     if "metric" not in gate and ("max_rmse" in gate or "max_rmse_increase_pct" in gate):
@@ -185,48 +212,134 @@ def gate_settings(params: dict) -> dict:
     return gate
 
 
-def quality_gate(base: Results, current: Results) -> Gate:
-    """Fail when the gated metric is worse than its threshold, or worse than base by more than the allowance.
+def bootstrap_settings(gate: dict) -> BootstrapConfig:
+    """The gate's bootstrap settings; the defaults where it has none (or a base's are not valid)."""
+    try:
+        return BootstrapConfig.model_validate(gate.get("bootstrap") or {})
+    except ValueError:
+        return BootstrapConfig()
 
-    Thresholds come from the base branch when it has them: a PR cannot loosen its own gate.
-    """
+
+def _min_slice_rows(gate: dict) -> int:
+    value = gate.get("min_slice_rows")
+    return value if isinstance(value, int) and value >= 1 else GateConfig.model_fields["min_slice_rows"].default
+
+
+def _gate_in_force(base: Results, current: Results) -> tuple[str, dict, str | None]:
+    """Which branch's gate applies (the base's: a PR cannot loosen its own), and why not when not."""
     base_gate = gate_settings(base.params)
-    source, gate = (base.label, base_gate) if base_gate else (current.label, gate_settings(current.params))
-    note = None
-    task, base_task = _task(current.params), _task(base.params)
-    if base_gate and task != base_task:
+    if base_gate and current.task != base.task:
         # The base's metric does not exist for this task: only this branch's gate can judge it.
-        source, gate = current.label, gate_settings(current.params)
-        note = f"this PR changes data.task from {base_task} to {task}: its own gate applies (review it)"
+        note = f"this PR changes data.task from {base.task} to {current.task}: its own gate applies (review it)"
+        return current.label, gate_settings(current.params), note
+    if base_gate:
+        return base.label, base_gate, None
+    return current.label, gate_settings(current.params), None
+
+
+def compare_sides(base: Results, current: Results) -> Comparison:
+    """Base against PR under the gate in force: its metric picks the slices' metric, its bootstrap settings."""
+    _, gate, _ = _gate_in_force(base, current)
+    metric = gate.get("metric") if gate.get("metric") in METRICS else (current.params.get("gate") or {}).get("metric")
+    return compare(base.side(), current.side(), metric or "rmse", bootstrap_settings(gate))
+
+
+def quality_gate(base: Results, current: Results, comparison: Comparison | None = None) -> Gate:
+    """Judge the PR on the gated metric: its threshold, its change against base (failing only when worse
+    beyond the allowance and the paired interval excludes zero), the trivial baseline, and slices."""
+    source, gate, note = _gate_in_force(base, current)
     name = gate.get("metric")
     metric = METRICS.get(name)
     if metric is None:
         return Gate(False, [f"`gate.metric` {name!r} in {source}'s params.yaml is not a known metric"], source, note)
-    reasons: list[str] = []
     value = (current.metrics or {}).get(name)
     if not _finite(value):
         return Gate(False, [f"this branch produced no finite {name} (got {value!r})"], source, note)
+    if comparison is None:
+        comparison = compare_sides(base, current)
+    checks: list[tuple[bool, str]] = []
     threshold = gate.get("threshold")
-    if _finite(threshold) and metric.worse_by(threshold, value) > 0:
-        reasons.append(f"{name} {_number(value, name)} is worse than the threshold {_number(threshold, name)}")
+    if _finite(threshold):
+        if metric.worse_by(threshold, value) > 0:
+            checks.append((False, f"{name} {_number(value)} is worse than the threshold {_number(threshold)}"))
+        else:
+            checks.append((True, f"{name} {_number(value)} (threshold {_number(threshold)})"))
     allowance = gate.get("max_regression_pct")
-    old = (base.metrics or {}).get(name) if note is None else None
-    if _finite(allowance) and _finite(old) and old != 0:
-        worse_pct = 100 * metric.worse_by(old, value) / abs(old)
-        if worse_pct > allowance:
-            reasons.append(f"{name} is {worse_pct:.2f}% worse than {base.label} (allowed: {allowance}%)")
-    return Gate(not reasons, reasons, source, note)
+    change = comparison.changes.get(name) if note is None and base.metrics else None
+    if _finite(allowance) and change is not None and change.base != 0:
+        checks.append(_relative_check(change, base.label, allowance, comparison))
+    checks += _baseline_checks(current, name, value)
+    slice_allowance = gate.get("max_slice_regression_pct")
+    if _finite(slice_allowance) and note is None and base.metrics:
+        checks.append(_slice_check(comparison, slice_allowance, _min_slice_rows(gate)))
+    failed = [text for passed, text in checks if not passed]
+    return Gate(not failed, failed, source, note, [text for _, text in checks])
 
 
-def _task(params: dict) -> str:
-    return (params.get("data") or {}).get("task") or "regression"
+def _relative_check(change: Change, base_label: str, allowance: float, comparison: Comparison) -> tuple[bool, str]:
+    beyond = change.worse_pct > allowance
+    significant = change.verdict == WORSE if change.has_interval else True  # no interval: the point value rules
+    failed = beyond and significant
+    text = f"{change.metric} {change.pct:+.2f}% vs {base_label}"
+    if change.has_interval:
+        text += f", {_confidence(comparison)} CI {_pct_interval(change)}: {change.verdict}"
+    else:
+        text += " (no interval)"
+    if failed:
+        return False, f"{text}, beyond the allowed {allowance:g}%"
+    if beyond:  # worse than allowed by the point value, but the interval includes zero
+        return True, f"{text} (allowed {allowance:g}%; not significant, so not failed)"
+    return True, f"{text} (allowed {allowance:g}%)"
+
+
+def _baseline_checks(current: Results, name: str, value: float) -> list[tuple[bool, str]]:
+    trivial = (current.baselines.get(TRIVIAL) or {}).get(name)
+    if not _finite(trivial):
+        return []
+    what = DESCRIPTIONS.get(current.task, DESCRIPTIONS["regression"])[TRIVIAL]
+    if METRICS[name].worse_by(trivial, value) >= 0:
+        return [
+            (False, f"{name} {_number(value)} is not better than the trivial baseline's {_number(trivial)} ({what})")
+        ]
+    return [(True, f"better than the trivial baseline ({name} {_number(trivial)})")]
+
+
+def _slice_check(comparison: Comparison, allowance: float, min_rows: int) -> tuple[bool, str]:
+    if not comparison.paired:
+        return True, f"slice rule ({allowance:g}%) not applied: no intervals"
+    failing = [
+        item
+        for item in comparison.slices
+        if item.rows >= min_rows
+        and item.change is not None
+        and item.change.verdict == WORSE
+        and item.change.worse_pct is not None
+        and item.change.worse_pct > allowance
+    ]
+    if not failing:
+        return True, f"no slice of {min_rows:,}+ rows significantly worse by more than {allowance:g}%"
+    named = [
+        f"{item.column} = {item.label}: {item.metric} {item.change.pct:+.2f}%, "
+        f"{_confidence(comparison)} CI {_pct_interval(item.change)}"
+        for item in failing[:3]
+    ]
+    more = f" and {len(failing) - 3} more" if len(failing) > 3 else ""
+    return False, f"slice {'; '.join(named)}{more}: worse beyond the allowed {allowance:g}%"
+
+
+def _confidence(comparison: Comparison) -> str:
+    return f"{comparison.settings.confidence:.0%}"
+
+
+def _pct_interval(change: Change) -> str:
+    return f"[{change.pct_low:+.2f}%, {change.pct_high:+.2f}%]"
 
 
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _number(value: object, metric: str = "") -> str:
+def _number(value: object) -> str:
     if value is None:
         return "-"
     if not isinstance(value, int | float) or not math.isfinite(value):
@@ -234,24 +347,108 @@ def _number(value: object, metric: str = "") -> str:
     return shown(value)
 
 
-def _metric_rows(base: Results, current: Results) -> list[str]:
-    rows = ["| metric | base | this PR | change | % |", "| --- | ---: | ---: | ---: | ---: |"]
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + _number(value) if value else "0"
+
+
+def _cell(text: str) -> str:
+    """Text from data (a category, a class) safe inside a table cell."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _metric_rows(base: Results, current: Results, comparison: Comparison) -> list[str]:
+    if comparison.paired:
+        interval = f"{_confidence(comparison)} interval of the change"
+        rows = [
+            f"| metric | {base.label} | this PR | change | {interval} | verdict |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+    else:
+        rows = [f"| metric | {base.label} | this PR | change | % |", "| --- | ---: | ---: | ---: | ---: |"]
     present = set(current.metrics or {}) | set(base.metrics or {})
-    names = [name for name in METRICS if name in present] + sorted(present - set(METRICS))
-    for name in names:
-        old = (base.metrics or {}).get(name)
-        new = (current.metrics or {}).get(name)
-        numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in (old, new))
-        if not numbers:
-            rows.append(f"| {name} | {_number(old, name)} | {_number(new, name)} | | |")
+    for name in [name for name in METRICS if name in present] + sorted(present - set(METRICS)):
+        old, new = (base.metrics or {}).get(name), (current.metrics or {}).get(name)
+        change = comparison.changes.get(name)
+        if change is None:
+            rows.append(f"| {name} | {_number(old)} | {_number(new)} | | |" + (" |" if comparison.paired else ""))
             continue
-        delta = new - old
-        pct = f"{100 * delta / abs(old):+.2f}%" if old else "-"
-        better = (delta > 0) == HIGHER_IS_BETTER.get(name, False)
-        mark = "" if delta == 0 else (" 🟢" if better else " 🔴")
-        sign = "+" if delta > 0 else ""
-        change = "0" if delta == 0 else f"{sign}{_number(delta, name)}{mark}"
-        rows.append(f"| {name} | {_number(old, name)} | {_number(new, name)} | {change} | {pct} |")
+        pct = f" ({change.pct:+.2f}%)" if change.pct is not None else ""
+        if comparison.paired:
+            interval = (
+                f"{_signed(change.low)} to {_signed(change.high)} ({change.pct_low:+.2f}% to {change.pct_high:+.2f}%)"
+                if change.has_interval
+                else "-"
+            )
+            verdict = VERDICT_MARK.get(change.verdict, "-")
+            rows.append(
+                f"| {name} | {_number(old)} | {_number(new)} | {_signed(change.delta)}{pct} | {interval} | {verdict} |"
+            )
+        else:
+            percent = f"{change.pct:+.2f}%" if change.pct is not None else "-"
+            rows.append(f"| {name} | {_number(old)} | {_number(new)} | {_signed(change.delta)} | {percent} |")
+    return rows
+
+
+def _baseline_rows(current: Results) -> list[str]:
+    if not current.baselines:
+        return []
+    names = DESCRIPTIONS.get(current.task, DESCRIPTIONS["regression"])
+    shown_baselines = [key for key in (TRIVIAL, LINEAR) if key in current.baselines]
+    header = " | ".join(f"{key}: {names.get(key, key)}" for key in shown_baselines)
+    rows = [
+        f"| metric | this PR's model | {header} |",
+        "| --- | ---: | " + " | ".join("---:" for _ in shown_baselines) + " |",
+    ]
+    for name in [name for name in METRICS if name in (current.metrics or {})]:
+        cells = " | ".join(_number(current.baselines[key].get(name)) for key in shown_baselines)
+        rows.append(f"| {name} | {_number(current.metrics[name])} | {cells} |")
+    return rows
+
+
+def _slice_rows(base: Results, comparison: Comparison, gate: dict) -> list[str]:
+    if not comparison.slices:
+        return []
+    min_rows = _min_slice_rows(gate)
+    paired = comparison.paired
+    has_base = any(item.change is not None for item in comparison.slices)
+    header = f"| slice | rows | {base.label} | this PR | change |"
+    rule = "| --- | ---: | ---: | ---: | ---: |"
+    if paired:
+        header += f" {_confidence(comparison)} interval | verdict |"
+        rule += " ---: | --- |"
+    elif not has_base:
+        header, rule = "| slice | rows | this PR |", "| --- | ---: | ---: |"
+    rows = [header, rule]
+    left_out = 0
+    for column in dict.fromkeys(item.column for item in comparison.slices):
+        items = [item for item in comparison.slices if item.column == column]
+        if len(items) > SLICE_ROWS_SHOWN:  # the largest slices, and every one that got worse
+            keep = sorted(items, key=lambda item: -item.rows)[:SLICE_ROWS_SHOWN]
+            keep += [i for i in items if i not in keep and i.change is not None and i.change.verdict == WORSE]
+            left_out += len(items) - len(keep)
+            items = [item for item in items if item in keep]
+        for item in items:
+            name = f"`{column}` = {_cell(item.label)}" + (
+                f" ({item.metric})" if item.metric != gate.get("metric") else ""
+            )
+            count = f"{item.rows:,}" + (" (too few to gate)" if item.rows < min_rows else "")
+            if not paired and not has_base:
+                rows.append(f"| {name} | {count} | {_number(item.new)} |")
+                continue
+            change = item.change
+            if change is None:
+                rows.append(f"| {name} | {count} | - | {_number(item.new)} | |" + (" | |" if paired else ""))
+                continue
+            pct = f" ({change.pct:+.2f}%)" if change.pct is not None else ""
+            line = (
+                f"| {name} | {count} | {_number(change.base)} | {_number(change.new)} | {_signed(change.delta)}{pct} |"
+            )
+            if paired:
+                interval = f"{change.pct_low:+.2f}% to {change.pct_high:+.2f}%" if change.has_interval else "-"
+                line += f" {interval} | {VERDICT_MARK.get(change.verdict, '-')} |"
+            rows.append(line)
+    if left_out:
+        rows += ["", f"{left_out} smaller slice(s) left out here: all are in metrics.json (`slices`)."]
     return rows
 
 
@@ -261,22 +458,59 @@ def _changed(old: str | None, new: str | None) -> str:
     return f"`{(old or '-')[:12]}` → `{(new or '-')[:12]}`"
 
 
-def render(base: Results, current: Results, gate: Gate, out: Path) -> str:
-    verdict = "✅ **Quality gate passed**" if gate.passed else "❌ **Quality gate failed**: " + "; ".join(gate.reasons)
+def render(
+    base: Results,
+    current: Results,
+    gate: Gate,
+    out: Path,
+    comparison: Comparison | None = None,
+    figures: list[report_figures.Figure] | None = None,
+) -> str:
+    comparison = comparison or compare_sides(base, current)
+    if gate.passed:
+        verdict = (
+            "✅ **Quality gate passed**: " + "; ".join(gate.checks) if gate.checks else "✅ **Quality gate passed**"
+        )
+    else:
+        verdict = "❌ **Quality gate failed**: " + "; ".join(gate.reasons)
+        passed = [text for text in gate.checks if text not in gate.reasons]
+        if passed:
+            verdict += " · also checked: " + "; ".join(passed)
+    _, gate_params, _ = _gate_in_force(base, current)
+    method = (
+        f"paired bootstrap: {comparison.settings.resamples:,} resamples of the same {comparison.rows:,} test rows, "
+        f"seed {comparison.settings.seed}"
+        if comparison.paired
+        else "no intervals"
+    )
     lines = [
         MARKER,
         f"## Model report: `{current.label}` vs `{base.label}`",
         "",
         verdict,
-        f"<sub>thresholds from `{gate.source}`'s params.yaml (`gate`); base `{base.commit[:12]}`, "
+        "",
+        f"<sub>thresholds from `{gate.source}`'s params.yaml (`gate`); {method}; base `{base.commit[:12]}`, "
         f"this PR `{current.commit[:12]}`</sub>",
         "",
     ]
     if gate.note:
         lines += [f"> ⚠️ {gate.note}.", ""]
     if base.note:
-        lines += [f"> Base results unavailable: {base.note}. Only the absolute limit applies.", ""]
-    lines += ["### Metrics (test split)", "", *_metric_rows(base, current), ""]
+        lines += [f"> Base results unavailable: {base.note}. Only the absolute limit and the baseline apply.", ""]
+    elif not comparison.paired and comparison.why_unpaired:
+        lines += [
+            f"> No intervals: {comparison.why_unpaired}, so base and PR rows cannot be paired. The relative rule "
+            "compares the point values (worse than allowed fails) and the slice rule is not applied.",
+            "",
+        ]
+    lines += ["### Metrics (test split)", "", *_metric_rows(base, current, comparison), ""]
+    baseline_rows = _baseline_rows(current)
+    if baseline_rows:
+        lines += ["### Model vs baselines (this PR, same split)", "", *baseline_rows, ""]
+    slice_rows = _slice_rows(base, comparison, gate_params)
+    if slice_rows:
+        metric = gate_params.get("metric")
+        lines += [f"### Slices ({metric}; another metric where it is undefined on a slice)", "", *slice_rows, ""]
     diff = params_diff(base.params, current.params) if base.params else []
     lines += ["### Params", ""]
     if diff:
@@ -290,20 +524,32 @@ def render(base: Results, current: Results, gate: Gate, out: Path) -> str:
         "",
         f"- raw data (data.dvc md5): {_changed(base.data_md5, current.data_md5)}",
         f"- training split (sha256): {_changed(base.train_sha256, current.train_sha256)}",
+        f"- test split (sha256): {_changed(base.test_sha256, current.test_sha256)}",
         f"- model version: {_changed(base.model_version, current.model_version)}",
     ]
     if current.run_url:
         lines.append(f"- MLflow run: [{current.model_version}]({current.run_url})")
-    names = sorted(set(base.figures) | set(current.figures))
-    if names:
-        lines += ["", "### Figures", "", "| base | this PR |", "| --- | --- |"]
-        for name in names:
-            cells = [
-                f"![{side} {name}]({side_figures[name].relative_to(out)})" if name in side_figures else "-"
-                for side, side_figures in (("base", base.figures), ("PR", current.figures))
-            ]
-            lines.append(f"| {cells[0]} | {cells[1]} |")
-    return "\n".join(lines) + "\n"
+    if figures:
+        sides = f"`{base.label}` grey, this PR blue" if base.plot_rows is not None else "this PR"
+        lines += ["", f"### Figures ({sides})", ""]
+        for figure in figures:
+            lines += [f"![{figure.caption}]({figure.path.relative_to(out)})", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def draw_figures(base: Results, current: Results, out: Path) -> list[report_figures.Figure]:
+    """The comparison figures, from both sides' rows and importance (the PR's alone without a base)."""
+    if current.plot_rows is None:
+        return []
+    data = current.params.get("data") or {}
+    target = data.get("target", "target")
+    unit = ((data.get("columns") or {}).get(target) or {}).get("unit")
+    new = report_figures.Drawn("this PR", current.plot_rows, current.importance)
+    old = None
+    if base.plot_rows is not None and base.task == current.task:
+        old = report_figures.Drawn(base.label, base.plot_rows, base.importance)
+    metric = (current.params.get("gate") or {}).get("metric", "rmse")
+    return report_figures.draw(old, new, out, task=current.task, target=target, unit=unit, metric=metric)
 
 
 def for_job_summary(report: str) -> str:
@@ -314,16 +560,28 @@ def for_job_summary(report: str) -> str:
 def build_report(root: Path, base_ref: str, out: Path) -> Gate:
     """Write out/report.md (and the figures it shows) and out/gate.json; return the verdict."""
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):  # figures of an earlier run must not linger
+        old.unlink()
     # In CI the checkout is detached; GitHub names the PR's branch in GITHUB_HEAD_REF.
     label = os.environ.get("GITHUB_HEAD_REF") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
     current = collect(root, label, _git(root, "rev-parse", "HEAD"))
-    current.figures = _copy_figures(current.figures, out, "pr")
     base = reproduce_base(root, base_ref, out)
-    gate = quality_gate(base, current)
-    text = render(base, current, gate, out)
+    started = time.perf_counter()
+    comparison = compare_sides(base, current)
+    compared = time.perf_counter()
+    gate = quality_gate(base, current, comparison)
+    figures = draw_figures(base, current, out)
+    log.info(
+        "compared in %.1f s (%s), figures in %.1f s",
+        compared - started,
+        "paired bootstrap" if comparison.paired else f"unpaired: {comparison.why_unpaired}",
+        time.perf_counter() - compared,
+    )
+    text = render(base, current, gate, out, comparison, figures)
     (out / "report.md").write_text(text, encoding="utf-8")
     (out / "summary.md").write_text(for_job_summary(text), encoding="utf-8")
-    (out / "gate.json").write_text(json.dumps({"passed": gate.passed, "reasons": gate.reasons}, indent=2) + "\n")
+    verdict = {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks}
+    (out / "gate.json").write_text(json.dumps(verdict, indent=2, ensure_ascii=False) + "\n")
     return gate
 
 
