@@ -63,7 +63,7 @@ sample: data ## Write the test suite's sample of the raw data (paths.sample); re
 	python -m mlops.sample
 
 .PHONY: pipeline
-pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics
+pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics (model, baselines, slices)
 	@mkdir -p .dvc/tmp && touch .dvc/tmp/repro-start
 	dvc repro
 	@# DVC ends a run that changed anything with "Use `dvc push`": not for the in-repo demo remote.
@@ -71,7 +71,7 @@ pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then prin
 	  echo "==> No need to \`dvc push\`: the outputs are in .dvc/cache and reproducible; the demo remote"; \
 	  echo "    (.dvc/demo-remote/) holds only the raw data. Pushing is for your own remote (docs/data.md)."; fi
 	@echo
-	@dvc metrics show
+	@python -m mlops.evaluate --show
 
 .PHONY: run
 run: pipeline serve ## The main job: environment, data, pipeline, metrics, then serve the API
@@ -206,6 +206,10 @@ benchmark-serving: pipeline ## Benchmark the API vs mlflow models serve; writes 
 .PHONY: benchmark-monitoring
 benchmark-monitoring: pipeline ## What the drift window costs each model call; writes docs/benchmarks.md
 	python benchmarks/monitoring.py
+
+.PHONY: benchmark-report
+benchmark-report: pipeline ## What the PR report's paired bootstrap and figures cost; writes docs/benchmarks.md
+	python benchmarks/pr_report.py
 
 .PHONY: benchmark-image
 benchmark-image: docker-build ## Image size, start time and memory; writes docs/benchmarks.md

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import evaluate, metrics, model_output, prepare, train
+from mlops import evaluate, metrics, model_output, prepare, slices, train
 from mlops.config import parse_config
 from mlops.metrics import Scored
 from mlops.raw_data import DataValidationError
@@ -28,6 +28,13 @@ def test_evaluation_scores_the_test_rows(trained):
     assert evaluation.scored_on == config.gate.metric
     assert list(evaluation.importance["feature"].sort_values()) == sorted(config.data.features)
     assert evaluation.importance["importance"].is_monotonic_decreasing
+    # Every row, with its slice per slicing column; the slices' metrics; no baselines without a training split.
+    scores = evaluation.scores()
+    assert len(scores) == len(test)
+    columns = slices.slicing_columns(config)
+    assert [name for name in scores.columns if name.startswith(slices.PREFIX)] == [slices.PREFIX + c for c in columns]
+    assert list(evaluation.slices) == columns
+    assert evaluation.baselines == {}
 
 
 @pytest.mark.parametrize("scenario", ["multiclass", "binary"])
@@ -81,20 +88,42 @@ def test_each_task_draws_its_figures(served_scenario, tmp_path, scenario):
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in paths)
 
 
-def test_main_writes_metrics_plots_and_logs_to_the_training_run(params_file, workdir):
+def test_main_writes_metrics_plots_and_logs_to_the_training_run(params_file, workdir, capsys):
     for stage in (prepare, train, evaluate):
         assert stage.main(["--params", str(params_file)]) == 0
     config = parse_config(params_in(workdir))
-    scores = json.loads(config.paths.metrics.read_text())
+    document = json.loads(config.paths.metrics.read_text())
+    scores = {name: value for name, value in document.items() if name not in ("baselines", "slices")}
     assert set(scores) <= set(metrics.names(config.data.task))
     assert config.gate.metric in scores
+    assert set(document["baselines"]) == {"trivial", "linear"}
+    assert list(document["slices"]) == slices.slicing_columns(config)
     assert pd.read_csv(config.paths.predictions).columns.tolist()[:2] == ["actual", "predicted"]
+    rows = pd.read_csv(config.paths.scores)
+    assert len(rows) == len(pd.read_csv(config.paths.test))
     figures = sorted(p.name for p in config.paths.figures.iterdir())
     assert "importance.png" in figures
     run_id = json.loads(config.paths.run.read_text())["mlflow"]["run_id"]
     run = mlflow.get_run(run_id)
     gated = config.gate.metric
     assert run.data.metrics[f"test_{gated}"] == pytest.approx(scores[gated])
+    trivial = document["baselines"]["trivial"][gated]
+    assert run.data.metrics[f"test_baseline.trivial.{gated}"] == pytest.approx(trivial)
+    for column, by_label in document["slices"].items():  # slice names as MLflow takes them
+        logged = {name for name in run.data.metrics if name.startswith(f"test_slice.{column}.")}
+        assert len(logged) == sum(len(values) for values in by_label.values())
+    # `make pipeline` prints it readably: the model beside its baselines, the gated metric per slice.
+    capsys.readouterr()
+    assert evaluate.main(["--params", str(params_file), "--show"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1].split() == ["metric", "model", "trivial", "linear"]
+    row = next(line.split() for line in shown if line.startswith(f"{gated} "))
+    assert row == [gated, metrics.shown(scores[gated])] + [
+        metrics.shown(document["baselines"][b][gated]) for b in ("trivial", "linear")
+    ]
+    for column, by_label in document["slices"].items():
+        label, values = next(iter(by_label.items()))
+        assert any(line.startswith(f"{column} = {label} ") and f"{values['rows']:,}" in line for line in shown)
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "figures")]
     assert sorted(artifacts) == [f"figures/{name}" for name in figures]
 
@@ -124,3 +153,5 @@ def test_main_without_a_model(workdir, capsys):
     params = write_params(workdir, params_in(workdir))
     assert evaluate.main(["--params", str(params)]) == 1
     assert "model metadata not found; train the model first" in capsys.readouterr().err
+    assert evaluate.main(["--params", str(params), "--show"]) == 1
+    assert "metrics.json: run `make pipeline` first" in capsys.readouterr().err

@@ -58,9 +58,12 @@ def check_fork(tmp_path, scenario: str) -> None:
     task = config.data.task
 
     # The pipeline: the task's metrics, the model's metadata, and nothing left for git.
-    metrics = json.loads((repo / config.paths.metrics).read_text())
+    document = json.loads((repo / config.paths.metrics).read_text())
+    metrics = {name: value for name, value in document.items() if name not in ("baselines", "slices")}
     assert set(metrics) <= set(names(task))
     assert config.gate.metric in metrics
+    assert config.gate.metric in document["baselines"]["trivial"]
+    assert config.data.target in document["slices"]
     metadata = json.loads((repo / config.paths.metadata).read_text())
     assert metadata["task"] == task
     assert [spec["name"] for spec in metadata["schema"]["features"]] == list(config.data.features)
@@ -75,8 +78,11 @@ def check_fork(tmp_path, scenario: str) -> None:
     done = run(repo, sys.executable, "-m", "mlops.gitops.report", "--base", "main", "--out", "ci-report", check=False)
     text = (repo / "ci-report" / "report.md").read_text()
     assert "Base results unavailable" not in text
+    assert "paired bootstrap: 1,000 resamples of the same" in text
     for name in metrics:
         assert f"| {name} |" in text
+    assert "### Model vs baselines" in text
+    assert f"| `{config.data.target}` = " in text  # a slice of the target
     assert f"| `model.family` | `{config.model.family}` | `{trivial}` |" in text
     gate = json.loads((repo / "ci-report" / "gate.json").read_text())
     assert done.returncode == (0 if gate["passed"] else 1)

@@ -82,3 +82,27 @@ def test_mlflow_logging_level_still_turns_the_info_lines_back_on(monkeypatch):
     monkeypatch.setattr(logger, "level", logging.INFO)
     tracking.quiet_mlflow()
     assert logger.getEffectiveLevel() == logging.INFO
+
+
+def test_metrics_json_is_flattened_into_names_mlflow_accepts(workdir):
+    import mlflow
+
+    from mlops.tracking import metric_names
+
+    document = {
+        "rmse": 1.5,
+        "baselines": {"trivial": {"rmse": 3.0}},
+        "slices": {"ocean/proximity": {"<1H OCEAN": {"rows": 10, "rmse": 2.0}, "1,000 to 2,000": {"rows": 5}}},
+    }
+    names = metric_names(document)
+    assert names == {
+        "test_rmse": 1.5,
+        "test_baseline.trivial.rmse": 3.0,
+        "test_slice.ocean_proximity._1H OCEAN.rows": 10,
+        "test_slice.ocean_proximity._1H OCEAN.rmse": 2.0,
+        "test_slice.ocean_proximity.1_000 to 2_000.rows": 5,
+    }
+    mlflow.set_experiment("names")
+    with mlflow.start_run() as run:  # the real store takes every one of them
+        mlflow.log_metrics(names)
+    assert mlflow.get_run(run.info.run_id).data.metrics == names

@@ -3,6 +3,7 @@ prediction for the PR report, plot data for `dvc plots`, and PNG figures for rev
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -216,8 +217,49 @@ def _classification_figures(plt, evaluation: Evaluation, directory: Path, target
     return paths
 
 
+def summary(document: dict, gate_metric: str) -> str:
+    """metrics.json for a terminal: the model beside its baselines, then the gated metric per slice
+    (`dvc metrics show` puts every nested value in one very wide row)."""
+    baselines = document.get("baselines") or {}
+    names = [name for name, value in document.items() if isinstance(value, int | float)]
+    width = max([len(name) for name in names] + [len("metric")])
+    lines = ["  ".join([f"{'metric':<{width}}", f"{'model':>12}", *(f"{name:>12}" for name in baselines)])]
+    for name in names:
+        cells = [metrics.shown(document[name]), *(_shown_or_dash(values.get(name)) for values in baselines.values())]
+        lines.append("  ".join([f"{name:<{width}}", *(f"{cell:>12}" for cell in cells)]))
+    rows = [
+        (f"{column} = {label}", values)
+        for column, labelled in (document.get("slices") or {}).items()
+        for label, values in labelled.items()
+    ]
+    if rows:
+        width = max(len(name) for name, _ in rows)
+        lines += ["", "  ".join([f"{'slice':<{width}}", f"{'rows':>8}", f"{gate_metric:>12}"])]
+        for name, values in rows:
+            count = f"{values.get('rows', 0):,}"
+            lines.append(
+                "  ".join([f"{name:<{width}}", f"{count:>8}", f"{_shown_or_dash(values.get(gate_metric)):>12}"])
+            )
+    return "\n".join(lines)
+
+
+def _shown_or_dash(value) -> str:
+    return metrics.shown(value) if isinstance(value, int | float) else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = cli.parser(__doc__).parse_args(argv)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--show", action="store_true", help="print the last evaluation (metrics.json) and exit")
+    args = parser.parse_args(argv)
+
+    def show() -> None:
+        config = load_config(args.params)
+        try:
+            document = json.loads(config.paths.metrics.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise cli.StageError(f"no readable {config.paths.metrics}: run `make pipeline` first") from None
+        print(f"test split ({config.paths.metrics}):")
+        print(summary(document, config.gate.metric))
 
     def work() -> None:
         from mlops import tracking  # MLflow is slow to import; only this stage's run needs it
@@ -270,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                 "  test %-*s %s%s", width, name, metrics.shown(value), f"  (baselines: {against})" if against else ""
             )
 
-    return cli.run("evaluate", work)
+    return cli.run("evaluate", show if args.show else work)
 
 
 if __name__ == "__main__":

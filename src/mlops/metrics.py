@@ -177,7 +177,7 @@ _METRICS = [
         "r2",
         REGRESSION,
         True,
-        lambda s: float(skm.r2_score(s.y_true, s.y_pred)),
+        _quietly(lambda s: float(skm.r2_score(s.y_true, s.y_pred))),  # undefined (NaN) on one row
         "r2",
         "coefficient of determination",
         _resampled_r2,

@@ -18,6 +18,9 @@ from mlops.config import Config
 from mlops.metrics import Scored
 
 MISSING = "(missing)"
+OTHER = "(other)"
+# A column with more values keeps its most frequent ones as slices and pools the rest in OTHER.
+MAX_SLICES = 20
 # How a slicing column is named in the per-row scores file (the PR report reads them back).
 PREFIX = "slice:"
 
@@ -51,8 +54,13 @@ def label_rows(frame: pd.DataFrame, config: Config) -> dict[str, pd.Series]:
 
 
 def _by_value(values: pd.Series) -> pd.Series:
-    names = sorted({str(value) for value in values.dropna()})
-    return _categorical(values.map(str).where(values.notna(), MISSING), names)
+    labels = values.map(str).where(values.notna(), MISSING)
+    counts = labels[labels != MISSING].value_counts()
+    if len(counts) > MAX_SLICES:
+        kept = set(counts.index[: MAX_SLICES - 1])
+        labels = labels.where(labels.isin(kept) | (labels == MISSING), OTHER)
+        return _categorical(labels, [*sorted(kept), OTHER])
+    return _categorical(labels, sorted(counts.index))
 
 
 def _by_quantile(values: pd.Series, bins: int) -> pd.Series:

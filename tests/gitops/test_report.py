@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mlops.metrics import METRICS, shown
@@ -62,25 +63,47 @@ def report(repo, *, base="main"):
     return done.returncode, (repo / "ci-report/report.md").read_text(), done
 
 
-def test_report_compares_metrics_params_hashes_and_figures(branches):
+FIGURES = {
+    "regression": ["pr-residuals.png", "pr-predicted_vs_actual.png", "pr-importance.png"],
+    "classification": ["pr-confusion_matrix.png", "pr-calibration.png", "pr-importance.png"],
+}
+
+
+def test_report_pairs_the_rows_shows_baselines_slices_and_figures(branches):
     repo, base, pr = branches
     code, text, _ = report(repo)
-    assert code == 0
-    assert "✅ **Quality gate passed**" in text
+    # The gate is lenient, but the trivial model is no better than the trivial baseline.
+    assert code == 1
+    value, trivial = pr[GATED.name], pr["baselines"]["trivial"][GATED.name]
+    reason = f"{GATED.name} {shown(value)} is not better than the trivial baseline's {shown(trivial)}"
+    verdict = json.loads((repo / "ci-report/gate.json").read_text())
+    assert verdict["passed"] is False
+    assert len(verdict["reasons"]) == 1
+    assert verdict["reasons"][0].startswith(reason)
+    assert f"❌ **Quality gate failed**: {reason}" in text
+    # Both models scored the same test rows: every change has its interval; this one is no noise.
+    rows = len(pd.read_csv(repo / CFG.paths.scores))
+    assert f"paired bootstrap: 1,000 resamples of the same {rows:,} test rows" in text
     name, old, new = GATED.name, base[GATED.name], pr[GATED.name]
-    sign = "+" if new > old else ""
-    assert f"| {name} | {shown(old)} | {shown(new)} | {sign}{shown(new - old)} 🔴 |" in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| {name} | {shown(old)} | {shown(new)} | "))
+    assert row.endswith("| 🔴 worse |")
+    assert "### Model vs baselines (this PR, same split)" in text
+    assert f"| {name} | {shown(new)} | {shown(trivial)} | " in text
+    assert "### Slices" in text
+    for column in pr["slices"]:
+        assert f"| `{column}` = " in text
     assert f"| `model.family` | `{CFG.model.family}` | `{TRIVIAL['family']}` |" in text
     assert "- raw data (data.dvc md5): unchanged" in text
-    assert "- model version: `" in text
+    assert "- test split (sha256): unchanged" in text
     assert " → " in text.split("- model version:")[1].splitlines()[0]
-    for side in ("base", "pr"):
-        assert (repo / f"ci-report/{side}-importance.png").read_bytes().startswith(b"\x89PNG")
-        assert f"]({side}-importance.png)" in text
-    assert json.loads((repo / "ci-report/gate.json").read_text()) == {"passed": True, "reasons": []}
+    figures = FIGURES["classification" if CFG.data.is_classification else "regression"]
+    assert sorted(path.name for path in (repo / "ci-report").glob("*.png")) == sorted(figures)
+    for figure in figures:
+        assert (repo / "ci-report" / figure).read_bytes().startswith(b"\x89PNG")
+        assert f"]({figure})" in text
     summary = (repo / "ci-report/summary.md").read_text()  # the job summary cannot show local images
     assert "](pr-importance.png)" not in summary
-    assert "PR importance.png (figure: PR comment, `pr-report` artifact)" in summary
+    assert "Permutation importance, paired bars (figure: PR comment, `pr-report` artifact)" in summary
     assert summary.split("| metric |")[0] == text.split("| metric |")[0]
     # The base was reproduced in a worktree that is gone again; this tree is untouched.
     assert git(repo, "worktree", "list").count("\n") == 0
@@ -101,8 +124,11 @@ def test_gate_fails_on_a_regression_with_the_base_branch_thresholds(branches):
     assert code == 1
     assert "❌ **Quality gate failed**" in text
     assert f"{name} {shown(new)} is worse than the threshold {shown(threshold)}" in text
-    worse = 100 * GATED.worse_by(old, new) / abs(old)
-    assert f"{name} is {worse:.2f}% worse than main (allowed: 1.0%)" in text
+    pct = 100 * (new - old) / abs(old)
+    relative = json.loads((repo / "ci-report/gate.json").read_text())["reasons"][1]
+    assert relative.startswith(f"{name} {pct:+.2f}% vs main, 95% CI [")
+    assert relative.endswith(": worse, beyond the allowed 1%")
+    assert relative in text
     assert "[report] error" not in done.stderr
 
 
@@ -110,7 +136,11 @@ def test_a_base_without_results_is_said_plainly(branches):
     repo, _, _ = branches
     code, text, _ = report(repo, base="no-such-branch")
     assert "Base results unavailable: `no-such-branch` is not a git revision here" in text
-    assert code == 0  # only the absolute limit applies, and the PR is under it
+    assert "Only the absolute limit and the baseline apply." in text
+    reasons = json.loads((repo / "ci-report/gate.json").read_text())["reasons"]
+    assert code == 1
+    assert len(reasons) == 1
+    assert " is not better than the trivial baseline" in reasons[0]
 
 
 def _results(value, gate=None, label="side", metric="rmse"):
@@ -138,13 +168,28 @@ def test_gate_fails_without_a_finite_value_of_its_metric(value):
             10.0,
             12.5,
             {"threshold": 12, "max_regression_pct": 2},
-            ["rmse 12.50 is worse than the threshold 12.00", "rmse is 25.00% worse than base (allowed: 2%)"],
+            [
+                "rmse 12.50 is worse than the threshold 12.00",
+                "rmse +25.00% vs base (no interval), beyond the allowed 2%",
+            ],
         ),
         ("accuracy", 0.90, 0.80, {"threshold": 0.85}, ["accuracy 0.8000 is worse than the threshold 0.8500"]),
         ("accuracy", 0.90, 0.95, {"threshold": 0.85, "max_regression_pct": 0}, []),
-        ("accuracy", 0.90, 0.88, {"max_regression_pct": 1}, ["accuracy is 2.22% worse than base (allowed: 1%)"]),
+        (
+            "accuracy",
+            0.90,
+            0.88,
+            {"max_regression_pct": 1},
+            ["accuracy -2.22% vs base (no interval), beyond the allowed 1%"],
+        ),
         ("log_loss", 0.20, 0.10, {"threshold": 0.3, "max_regression_pct": 0}, []),
-        ("log_loss", 0.20, 0.25, {"max_regression_pct": 10}, ["log_loss is 25.00% worse than base (allowed: 10%)"]),
+        (
+            "log_loss",
+            0.20,
+            0.25,
+            {"max_regression_pct": 10},
+            ["log_loss +25.00% vs base (no interval), beyond the allowed 10%"],
+        ),
     ],
 )
 def test_the_gate_knows_which_direction_is_worse(metric, base, pr, gate, reasons):
@@ -162,7 +207,7 @@ def test_a_base_from_before_gate_metric_still_gates_rmse():
     verdict = quality_gate(_results(40000.0, old_style, "base"), _results(46000.0, {"metric": "rmse"}, "pr"))
     assert verdict.reasons == [
         "rmse 46,000 is worse than the threshold 45,000",
-        "rmse is 15.00% worse than base (allowed: 2%)",
+        "rmse +15.00% vs base (no interval), beyond the allowed 2%",
     ]
 
 

@@ -87,7 +87,7 @@ def compare(base: Side, new: Side, gate_metric: str, settings: BootstrapConfig) 
         )
     changes = {
         name: Change(name, base.metrics[name], new.metrics[name])
-        for name in metrics.names(new.task)
+        for name in metrics.METRICS
         if _finite(base.metrics.get(name)) and _finite(new.metrics.get(name))
     }
     return Comparison(False, why, changes, _unpaired_slices(base, new, gate_metric), settings)

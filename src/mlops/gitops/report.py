@@ -347,8 +347,16 @@ def _number(value: object) -> str:
     return shown(value)
 
 
-def _signed(value: float) -> str:
-    return ("+" if value > 0 else "") + _number(value) if value else "0"
+def _signed(value: float, like: float | None = None) -> str:
+    """A change with its sign, to the precision its metric is shown with (`like`: a value of it)."""
+    if not value:
+        return "0"
+    sign = "+" if value > 0 else ""
+    if like is not None and abs(like) >= 1000:
+        return f"{sign}{value:,.0f}"
+    if like is not None and abs(like) >= 10:
+        return f"{sign}{value:,.2f}"
+    return sign + _number(value) if abs(value) >= 10 else f"{sign}{value:.4f}"
 
 
 def _cell(text: str) -> str:
@@ -375,17 +383,17 @@ def _metric_rows(base: Results, current: Results, comparison: Comparison) -> lis
         pct = f" ({change.pct:+.2f}%)" if change.pct is not None else ""
         if comparison.paired:
             interval = (
-                f"{_signed(change.low)} to {_signed(change.high)} ({change.pct_low:+.2f}% to {change.pct_high:+.2f}%)"
+                f"{_signed(change.low, old)} to {_signed(change.high, old)} "
+                f"({change.pct_low:+.2f}% to {change.pct_high:+.2f}%)"
                 if change.has_interval
                 else "-"
             )
             verdict = VERDICT_MARK.get(change.verdict, "-")
-            rows.append(
-                f"| {name} | {_number(old)} | {_number(new)} | {_signed(change.delta)}{pct} | {interval} | {verdict} |"
-            )
+            delta = f"{_signed(change.delta, old)}{pct}"
+            rows.append(f"| {name} | {_number(old)} | {_number(new)} | {delta} | {interval} | {verdict} |")
         else:
             percent = f"{change.pct:+.2f}%" if change.pct is not None else "-"
-            rows.append(f"| {name} | {_number(old)} | {_number(new)} | {_signed(change.delta)} | {percent} |")
+            rows.append(f"| {name} | {_number(old)} | {_number(new)} | {_signed(change.delta, old)} | {percent} |")
     return rows
 
 

@@ -159,8 +159,7 @@ def _importance(plt, sides: list[Drawn], out: Path, metric: str) -> Figure:
         xlabel=f"{metric} change when the feature is shuffled ({better} {metric} = worse)",
         title="Permutation importance (test split)",
     )
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], loc="lower right")
+    ax.legend(loc="lower right")  # base first, as its bar is the upper one of each pair
     plotting.readable(ax, which="x")
     return Figure(plotting.save(fig, out / "pr-importance.png"), "Permutation importance, paired bars")
 
@@ -183,7 +182,10 @@ def _scored(rows: pd.DataFrame, classes: list[str]) -> Scored:
 def _confusion(plt, sides, scored, out: Path, target: str) -> Figure:
     classes = scored[-1].classes
     fig, axes = plt.subplots(
-        1, len(sides), figsize=(plotting.WIDTH_INCHES, 0.45 * plotting.WIDTH_INCHES + 0.12 * len(classes))
+        1,
+        len(sides),
+        figsize=(plotting.WIDTH_INCHES, 0.45 * plotting.WIDTH_INCHES + 0.12 * len(classes)),
+        layout="constrained",
     )
     axes = np.atleast_1d(axes)
     image = None
@@ -212,10 +214,12 @@ def _confusion(plt, sides, scored, out: Path, target: str) -> Figure:
         ax.set_yticks(ticks, classes)
         ax.set(title=side.label, xlabel=f"predicted {target}")
     axes[0].set_ylabel(f"actual {target}")
+    for ax in axes[1:]:  # the rows are the same classes: name them once
+        ax.tick_params(labelleft=False)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"share of each actual {target}")
     fig.suptitle("Confusion matrices (same colour scale)")
     path = out / "pr-confusion_matrix.png"
-    fig.savefig(path, dpi=plotting.DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=plotting.DPI)
     return Figure(path, "Confusion matrices")
 
 
