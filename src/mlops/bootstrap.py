@@ -51,7 +51,7 @@ class Change:
 
     @property
     def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
+        return None not in (self.low, self.high, self.pct_low, self.pct_high)
 
     @property
     def verdict(self) -> str | None:

@@ -109,10 +109,10 @@ def test_a_slice_that_got_worse_is_flagged_and_gated_and_a_tiny_one_never_gated(
     assert {item.label: item.rows for item in comparison.slices} == {"island": 40, "north": 1000, "south": 960}
     gate = quality_gate(base, pr, comparison)
     assert not gate.passed
-    slice_reason = [reason for reason in gate.reasons if reason.startswith("slice ")]
-    assert len(slice_reason) == 1
-    assert "region = south: rmse +" in slice_reason[0]
-    assert "island" not in slice_reason[0]
+    south = next(item.change for item in comparison.slices if item.label == "south")
+    assert gate.reasons[-1] == (
+        f"1 slice(s) of 100+ rows significantly worse by more than the allowed 10%: region = south (rmse {south.pct:+.2f}%)"
+    )
     report = render(base, pr, gate, Path("."), comparison)
     assert "| `region` = island | 40 (too few to gate) |" in report
 

@@ -156,7 +156,7 @@ def reproduce_base(root: Path, ref: str, out: Path) -> Results:
         if not (workdir / "dvc.yaml").exists() or not (workdir / ".dvc").is_dir():
             return Results(label=ref, commit=commit, params=params, note=f"`{ref}` has no pipeline yet")
         # One DVC cache for both trees: the base's unchanged stages are restored, not retrained.
-        (workdir / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {(root / '.dvc' / 'cache').resolve()}\n")
+        (workdir / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {_cache_dir(root)}\n")
         env = {
             **os.environ,
             "PYTHONPATH": str(workdir / "src"),  # the base's code, not this branch's
@@ -180,6 +180,13 @@ def reproduce_base(root: Path, ref: str, out: Path) -> Results:
             ["git", "worktree", "remove", "--force", str(workdir)], cwd=root, capture_output=True, check=False
         )
         shutil.rmtree(workdir.parent, ignore_errors=True)
+
+
+def _cache_dir(root: Path) -> Path:
+    """This tree's DVC cache, wherever its config puts it (.dvc/cache unless told otherwise)."""
+    done = subprocess.run(["dvc", "cache", "dir"], cwd=root, capture_output=True, text=True, check=False)
+    configured = Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+    return (configured if configured and configured.is_absolute() else root / ".dvc" / "cache").resolve()
 
 
 def flatten(params: dict, prefix: str = "") -> dict[str, object]:
@@ -318,13 +325,12 @@ def _slice_check(comparison: Comparison, allowance: float, min_rows: int) -> tup
     ]
     if not failing:
         return True, f"no slice of {min_rows:,}+ rows significantly worse by more than {allowance:g}%"
-    named = [
-        f"{item.column} = {item.label}: {item.metric} {item.change.pct:+.2f}%, "
-        f"{_confidence(comparison)} CI {_pct_interval(item.change)}"
-        for item in failing[:3]
-    ]
+    named = ", ".join(f"{item.column} = {item.label} ({item.metric} {item.change.pct:+.2f}%)" for item in failing[:3])
     more = f" and {len(failing) - 3} more" if len(failing) > 3 else ""
-    return False, f"slice {'; '.join(named)}{more}: worse beyond the allowed {allowance:g}%"
+    return False, (
+        f"{len(failing)} slice(s) of {min_rows:,}+ rows significantly worse by more than the allowed "
+        f"{allowance:g}%: {named}{more}"
+    )
 
 
 def _confidence(comparison: Comparison) -> str:

@@ -76,14 +76,15 @@ def _regression(plt, sides: list[Drawn], out: Path, target: str, unit: str | Non
         rmse = float(np.sqrt(np.mean(values**2)))
         name = f"{side.label} (RMSE {shown(rmse)})"
         clipped = np.clip(values, low, high)  # the tails land in the end bins, not off the axis
+        share = np.full(len(values), 100 / len(values))  # percent: sides with other row counts compare
         if colour == plotting.BASE_COLOUR and len(sides) > 1:
-            ax.hist(clipped, bins=bins, color=colour, alpha=0.45, label=name)
+            ax.hist(clipped, bins=bins, weights=share, color=colour, alpha=0.45, label=name)
         else:
-            ax.hist(clipped, bins=bins, histtype="step", linewidth=1.8, color=colour, label=name)
+            ax.hist(clipped, bins=bins, weights=share, histtype="step", linewidth=1.8, color=colour, label=name)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(
         xlabel=plotting.with_unit(f"residual: predicted - actual {target}", unit),
-        ylabel="test rows",
+        ylabel="% of test rows",
         title="Residual distribution (rows beyond the middle 99% in the end bins)",
     )
     ax.legend(loc="upper right")
