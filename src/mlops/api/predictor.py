@@ -41,8 +41,15 @@ class Predictor:
         frame = self.schema.to_frame(rows)
         values = self._predict_frame(frame)
         if self._on_predictions is not None:
-            self._on_predictions(frame, values)
+            self._observe(frame, values)
         return values
+
+    def _observe(self, frame: pd.DataFrame, values: np.ndarray) -> None:
+        """Pass on the rows whose requests will succeed: a non-finite prediction fails its request."""
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            keep = np.isfinite(values)
+            frame, values = frame[keep], values[keep]
+        self._on_predictions(frame, values)
 
     def _predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         # Input is already validated; skip sklearn's repeated finiteness and parameter checks.
