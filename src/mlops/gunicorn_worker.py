@@ -28,10 +28,12 @@ import selectors
 import socket
 import time
 import uuid
+from datetime import datetime
 from functools import partial
 
 from gunicorn import http, util
 from gunicorn.http import errors as parse_errors
+from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -93,6 +95,19 @@ def status_for(error: BaseException) -> int:
     return 400 if isinstance(error, _BAD_REQUEST) else 500
 
 
+class _DrainAware(wsgi.Response):
+    """A response that says `Connection: close` when its headers go out after the worker began draining."""
+
+    def __init__(self, req, sock, cfg, worker):
+        super().__init__(req, sock, cfg)
+        self._worker = worker
+
+    def default_headers(self):
+        if not self._worker.alive:
+            self.force_close()
+        return super().default_headers()
+
+
 class _Connection:
     """One client connection: its socket, the bytes of its next request, and its deadline."""
 
@@ -123,7 +138,6 @@ class BufferingWorker(ThreadWorker):
         self.request_timeout = float(os.environ.get("GUNICORN_REQUEST_TIMEOUT", "10"))
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
         self.waiting: dict[_Connection, None] = {}  # connections being read, answered-and-lingering, or idle
-        self.in_flight: set = set()  # requests a thread is answering (drain marks them Connection: close)
         self.buffered = 0
         self._next_sweep = 0.0
 
@@ -159,27 +173,30 @@ class BufferingWorker(ThreadWorker):
             listener.close()
 
     def _drain(self) -> None:
-        """Answer what is in flight and what is queued on the listener, then exit when idle."""
-        for request in list(self.in_flight):
-            request.force_close()
+        """Answer what is in flight and what already waits in the listening socket's backlog, then
+        stop listening (new connections go to other workers, or are refused once all have stopped)
+        and exit as soon as no connection is left."""
+        self._accept_backlog()
+        self.set_accept_enabled(False)
+        for listener in self.sockets:
+            listener.close()
         self.log.info("draining %d connection(s)", self.nr_conns)
         deadline = time.monotonic() + self.cfg.graceful_timeout
-        while time.monotonic() < deadline:
-            self._accept_if_room()
-            if self.nr_conns == 0 and not self._accept_queued():
+        while self.nr_conns > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.log.warning("graceful timeout: closing %d connection(s)", self.nr_conns)
                 return
-            self.wait_for_and_dispatch_events(timeout=min(_SWEEP_SECONDS, max(deadline - time.monotonic(), 0)))
+            self.wait_for_and_dispatch_events(timeout=min(_SWEEP_SECONDS, remaining))
             self._expire()
-        self.log.warning("graceful timeout: closing %d connection(s)", self.nr_conns)
 
     def _accept_if_room(self) -> None:
         can_accept = self.nr_conns < self.worker_connections
         if can_accept != self._accepting:
             self.set_accept_enabled(can_accept)
 
-    def _accept_queued(self) -> bool:
-        """Accept what already waits on the listening sockets (the backlog); True if any."""
-        accepted = False
+    def _accept_backlog(self) -> None:
+        """Accept every connection the kernel has already queued on the listening sockets."""
         for listener in self.sockets:
             listener.setblocking(False)
             while self.nr_conns < self.worker_connections:
@@ -187,13 +204,6 @@ class BufferingWorker(ThreadWorker):
                 self.accept(listener)
                 if self.nr_conns == before:
                     break
-                accepted = True
-        return accepted
-
-    def handle_exit(self, sig, frame):
-        super().handle_exit(sig, frame)
-        for request in list(self.in_flight):  # responses not yet begun say Connection: close
-            request.force_close()
 
     def accept(self, listener):
         try:
@@ -313,13 +323,7 @@ class BufferingWorker(ThreadWorker):
             conn.parser = http.get_parser(self.cfg, [conn.request], conn.client)
             req = next(conn.parser)
             req._expected_100_continue = False  # the body is here already (RFC 9110 10.1.1)
-            self.in_flight.add(req)
-            if not self.alive:
-                req.force_close()
-            try:
-                keepalive = self.handle_request(req, conn)
-            finally:
-                self.in_flight.discard(req)
+            keepalive = self.handle_request(req, conn)
             return keepalive and not conn.close_after and conn.parser.finish_body()
         except (http.errors.NoMoreData, StopIteration):
             return False
@@ -330,6 +334,53 @@ class BufferingWorker(ThreadWorker):
         except Exception as error:
             self.handle_error(req, conn.sock, conn.client, error)
             return False
+
+    def handle_request(self, req, conn: _Connection) -> bool:
+        """gunicorn 26's gthread `handle_request`, with one change: the response decides between
+        keep-alive and close when its headers go out, so one begun after SIGTERM says close and one
+        sent before it keeps its connection (whose next request is then answered with close)."""
+        environ, resp = {}, None
+        try:
+            self.cfg.pre_request(self, req)
+            request_start = datetime.now()
+            resp, environ = wsgi.create(
+                req, conn.sock, conn.client, conn.server, self.cfg, response_class=_DrainAware, response_args=(self,)
+            )
+            environ["wsgi.multithread"] = True
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                resp.force_close()
+            if not self.cfg.keepalive:
+                resp.force_close()
+            respiter = self.wsgi(environ, resp.start_response)
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - request_start)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            return not resp.should_close()
+        except OSError:
+            raise
+        except Exception:
+            if resp and resp.headers_sent:
+                # Too late for an error response: close, so the client sees the answer is cut.
+                self.log.exception("Error handling request")
+                raise StopIteration() from None
+            raise
+        finally:
+            try:
+                self.cfg.post_request(self, req, environ, resp)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
 
     def finish_request(self, conn: _Connection, fs):
         """Back in the event loop: wait for the connection's next request, or close it."""
