@@ -53,8 +53,12 @@ class PredictionLog:
                 # O_APPEND: every worker process appends whole lines to the same file.
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             except OSError as error:
-                reason = f"{error.strerror}: {error.filename}" if error.filename else str(error)
-                raise PredictionLogError(f"PREDICTION_LOG_FILE={path}: cannot open it for appending ({reason})") from None
+                # mkdir says "File exists" when a parent is a file: say what is wrong instead.
+                reason = "not a directory" if isinstance(error, FileExistsError) else error.strerror or str(error)
+                reason = f"{error.filename}: {reason}" if error.filename else reason
+                raise PredictionLogError(
+                    f"PREDICTION_LOG_FILE={path}: cannot open it for appending ({reason})"
+                ) from None
 
     def write(
         self, *, request_id: str, model_version: str, records: list[dict], predictions: list[float], latency_ms: float
