@@ -41,12 +41,13 @@ setup: $(SYNCED) ## Create or update the dev environment (.venv) from uv.lock
 # RENDER_SCHEMA: a local copy of Render's Blueprint JSON schema, to check render.yaml against it.
 RENDER_SCHEMA ?=
 .PHONY: lint
-lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile), workflows, YAML, render.yaml
+lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile), workflows, dependabot.yml, YAML, render.yaml
 	ruff check .
 	ruff format --check .
 	hadolint Dockerfile
-	yamllint .github/workflows params.yaml dvc.yaml render.yaml
+	yamllint .github/workflows .github/dependabot.yml params.yaml dvc.yaml render.yaml
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(if $(RENDER_SCHEMA),check-jsonschema --schemafile $(RENDER_SCHEMA) render.yaml,@echo "render.yaml: structure checked by tests/test_render_blueprint.py (set RENDER_SCHEMA=<schema.json> to validate it too)")
 
 .PHONY: format
