@@ -96,3 +96,29 @@ def test_record_json_schema_matches_the_features(schema):
     assert json_schema["properties"]["ocean_proximity"]["enum"] == schema.features[-1].categories
     assert json_schema["properties"]["latitude"]["maximum"] == 90
     assert json_schema["example"] == schema.example_record()
+
+
+def test_errors_stop_at_the_cap_but_are_all_counted(schema):
+    flooded = _example(schema) | {f"u{i}": i for i in range(5000)}
+    records = [flooded, _example(schema, latitude="x"), _example(schema, households=-5)]
+    _, errors = schema.validate_records(records, max_errors=50)
+    assert len(errors) == 50
+    assert errors.total == 5002  # the unknown keys, then the two bad fields of the other records
+    assert all(e.record == 0 and e.message == "unknown field (not a model feature)" for e in errors)
+
+
+def test_when_there_is_room_each_record_s_errors_are_listed_with_their_index(schema):
+    records = [_example(schema, colour="red", latitude=99), _example(schema, population=-1)]
+    _, errors = schema.validate_records(records, max_errors=2)
+    assert errors.total == 3
+    assert [(e.record, e.field) for e in errors] == [(0, "colour"), (0, "latitude")]
+    _, all_errors = schema.validate_records(records, max_errors=3)
+    assert sorted((e.record, e.field) for e in all_errors) == [(0, "colour"), (0, "latitude"), (1, "population")]
+    assert all_errors.total == 3
+
+
+def test_a_record_that_is_not_an_object_counts_as_one_error(schema):
+    _, errors = schema.validate_records(["not a record", *[_example(schema, latitude="x")] * 60])
+    assert errors.total == 61
+    assert len(errors) == 50
+    assert errors[0].record == 0
