@@ -185,6 +185,14 @@ benchmark-serving: pipeline ## Benchmark the API vs mlflow models serve; writes 
 benchmark-monitoring: pipeline ## What the drift window costs each model call; writes docs/benchmarks.md
 	python benchmarks/monitoring.py
 
+.PHONY: benchmark-slow-clients
+benchmark-slow-clients: pipeline ## Slow clients vs gunicorn's gthread and our worker, and the normal path's cost; writes docs/benchmarks.md
+	python benchmarks/slow_clients.py
+
+.PHONY: benchmark-reliability
+benchmark-reliability: pipeline ## Hostile-client and operator probes against the served model; writes docs/reliability.md
+	python benchmarks/reliability.py
+
 .PHONY: benchmark-image
 benchmark-image: docker-build ## Image size, start time and memory; writes docs/benchmarks.md
 	IMAGE=$(IMAGE) PYTHON_IMAGE=$(PYTHON_IMAGE) python benchmarks/image.py
