@@ -153,25 +153,8 @@ def measure(worker: str, workdir: Path, body: bytes, requests: int) -> dict:
         server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000, help="normal-path requests per concurrency level")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args(argv)
-    config = load_config(ROOT / "params.yaml")
-    test = read_frame(ROOT / config.paths.test, config.data)
-    body = json.dumps(json.loads(test[list(config.data.features)].head(1).to_json(orient="records"))[0]).encode()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-slow-"))
-    results: dict[str, list[dict]] = {name: [] for name in WORKERS}
-    try:
-        for round_index in range(args.rounds):
-            for name in list(WORKERS)[round_index % 2 :] + list(WORKERS)[: round_index % 2]:
-                print(f"round {round_index + 1}/{args.rounds}: {name} ...", flush=True)
-                results[name].append(measure(name, workdir, body, args.requests))
-                print(json.dumps(results[name][-1]), flush=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+def summarize(results: dict[str, list[dict]], rounds: int, requests: int) -> str:
+    """The docs section: medians over rounds, and the spread of the normal path's CPU cost."""
 
     def med(name: str, scenario: str, field: str) -> float | None:
         values = [r[scenario][field] for r in results[name] if r[scenario][field] is not None]
@@ -202,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{show(med('gthread', key, 'slow_closed'))} ({show(med('gthread', key, 'slow_closed_after_s'))}) | "
             f"{show(med('ours', key, 'slow_closed'))} ({show(med('ours', key, 'slow_closed_after_s'))}) |"
         )
-    section = "\n".join(
+    return "\n".join(
         [
             "## Slow clients: gunicorn's gthread worker vs ours",
             "",
             f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}` on {machine()},",
-            f"Python {platform.python_version()}, {args.rounds} rounds alternating the two (medians shown),",
+            f"Python {platform.python_version()}, {rounds} rounds alternating the two (medians shown),",
             "on a machine shared with other work (figures are noisy; re-run on a quiet one). Reproduce:",
             "",
             "```bash",
@@ -215,13 +198,51 @@ def main(argv: list[str] | None = None) -> int:
             "```",
             "",
             "Both: gunicorn with this repository's config, 1 worker, 32 threads; only `--worker-class` differs.",
-            f"Normal path: {args.requests} one-row predictions per level, keep-alive, closed loop. Slow phase:",
+            f"Normal path: {requests} one-row predictions per level, keep-alive, closed loop. Slow phase:",
             f"{NORMAL_CLIENTS} normal clients for {SLOW_PHASE_S:g} s while {SLOW_CONNECTIONS} connections trickle a",
             "request at one byte a second; a normal request that takes 5 s counts as failed, at 5 s.",
             "",
             *rows,
+            "",
+            cost_line(results),
         ]
     )
+
+
+def cost_line(results: dict[str, list[dict]]) -> str:
+    """What reading requests in the event loop costs the normal path: server CPU per request, per round."""
+    parts = []
+    for concurrency in (1, 32):
+        key = f"c{concurrency}"
+        spread = {name: ", ".join(f"{r[key]['cpu_ms_per_request']:.2f}" for r in results[name]) for name in WORKERS}
+        parts.append(f"concurrency {concurrency}: gthread {spread['gthread']}, ours {spread['ours']}")
+    return (
+        "Cost on the normal path, server CPU ms per request in each round (user + system time of the"
+        " server's processes, less sensitive to a busy machine than latency): " + "; ".join(parts) + "."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=2000, help="normal-path requests per concurrency level")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    config = load_config(ROOT / "params.yaml")
+    test = read_frame(ROOT / config.paths.test, config.data)
+    body = json.dumps(json.loads(test[list(config.data.features)].head(1).to_json(orient="records"))[0]).encode()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-slow-"))
+    results: dict[str, list[dict]] = {name: [] for name in WORKERS}
+    try:
+        for round_index in range(args.rounds):
+            for name in list(WORKERS)[round_index % 2 :] + list(WORKERS)[: round_index % 2]:
+                print(f"round {round_index + 1}/{args.rounds}: {name} ...", flush=True)
+                results[name].append(measure(name, workdir, body, args.requests))
+                print(json.dumps(results[name][-1]), flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    section = summarize(results, args.rounds, args.requests)
     print(section)
     write_section(args.docs, "slow-clients", section)
     return 0
