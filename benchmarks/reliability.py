@@ -159,16 +159,23 @@ def probe_metrics_growth(workdir: Path) -> dict:
         request(f"http://127.0.0.1:{server.port}/metrics")
         before = len(request(f"http://127.0.0.1:{server.port}/metrics").body)
         rng = random.Random(0)
-        for _ in range(1500):
+        sizes = {}
+        for sent in range(1, 1501):
             method = "".join(rng.choices(string.ascii_uppercase, k=10))
             path = "/" + "".join(rng.choices(string.ascii_lowercase, k=16))
             raw(server.port, f"{method} {path} HTTP/1.1\r\nHost: probe\r\n\r\n".encode())
-        started = time.perf_counter()
-        after = len(request(f"http://127.0.0.1:{server.port}/metrics").body)
-        scrape_ms = (time.perf_counter() - started) * 1000
+            if sent in (100, 1500):
+                started = time.perf_counter()
+                sizes[sent] = len(request(f"http://127.0.0.1:{server.port}/metrics").body)
+                scrape_ms = (time.perf_counter() - started) * 1000
     finally:
         server.stop()
-    return {"metrics_bytes_before": before, "metrics_bytes_after": after, "scrape_ms": round(scrape_ms, 1)}
+    return {
+        "metrics_bytes_before": before,
+        "metrics_bytes_after_100": sizes[100],
+        "metrics_bytes_after_1500": sizes[1500],
+        "scrape_ms": round(scrape_ms, 1),
+    }
 
 
 def probe_unknown_keys(workdir: Path, record: dict) -> dict:
