@@ -159,11 +159,14 @@ docker-build-args: ## Print the image's build arguments (KEY=VALUE), as CI passe
 	@echo "SOURCE=$$(git config --get remote.origin.url 2>/dev/null | sed -E 's#^git@github.com:#https://github.com/#; s#\.git$$##')"
 
 .PHONY: docker-build
+# The Dockerfile's pinned default base is a stage of its own (Dependabot reads FROM lines, not ARG
+# defaults). With another PYTHON_IMAGE that stage is left out: a builder without BuildKit builds
+# every stage, so it would pull the pinned image for nothing (or fail, offline).
 docker-build: pipeline ## Build the serving image (IMAGE, default mlops-template:local) with the model baked in
-	docker build --network $(DOCKER_NETWORK) \
+	$(if $(PYTHON_IMAGE),sed '/ AS python-base$$/d' Dockerfile,cat Dockerfile) | docker build --network $(DOCKER_NETWORK) \
 	  $$($(MAKE) -s docker-build-args | sed 's/^/--build-arg /') \
 	  $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) \
-	  --tag $(IMAGE) .
+	  --tag $(IMAGE) --file - .
 
 .PHONY: docker-test
 docker-test: ## Build the image and smoke-test a running container (skipped without a Docker daemon)

@@ -71,7 +71,7 @@ class Telemetry:
         )
         self.drift_detected = Gauge(
             "model_drift_detected",
-            "1 when the latest drift check found drift, 0 when not (absent: not enough data yet)",
+            "1 when the latest drift check found drift, 0 when not, NaN while there is too little data for a verdict",
             multiprocess_mode="mostrecent",
             registry=self.registry,
         )
