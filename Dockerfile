@@ -4,8 +4,9 @@
 
 # The base is an argument so it can be swapped (a mirror, a local stand-in). By default it is the
 # `python-base` stage below: python:3.12.12-slim-bookworm, pinned by digest. The pin is a FROM line
-# of its own because Dependabot (.github/dependabot.yml) updates FROM lines, not ARG defaults;
-# BuildKit skips that stage when PYTHON_IMAGE names another image.
+# of its own because Dependabot (.github/dependabot.yml) updates FROM lines, not ARG defaults.
+# When PYTHON_IMAGE names another image, BuildKit skips that stage (and `make docker-build` leaves
+# it out, for builders without BuildKit).
 ARG PYTHON_IMAGE=python-base
 
 # python:3.12.12-slim-bookworm
