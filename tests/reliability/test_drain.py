@@ -75,9 +75,9 @@ def test_reload_then_stop_under_keep_alive_load_drops_nothing(served):
     with gunicorn(served[3], workers=2) as (url, process):
         clients = load(url, served, stop)
         try:
-            time.sleep(1.0)
+            time.sleep(0.8)
             process.send_signal(signal.SIGHUP)  # new workers start, the old ones drain
-            time.sleep(2.0)
+            time.sleep(1.5)
             answered_before_stop = sum(client.answered for client in clients)
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0
