@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -28,9 +29,13 @@ def connect(url: str, timeout: float = 10) -> socket.socket:
     return socket.create_connection(address(url), timeout=timeout)
 
 
+# Bytes read past the end of a response (the next pipelined one), kept for the next read_reply.
+_unread: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_reply(sock: socket.socket) -> Reply:
     """One response (Content-Length framed, as all of ours are); skips 1xx interim responses."""
-    buffer = b""
+    buffer = _unread.pop(sock, b"")
     while True:
         while b"\r\n\r\n" not in buffer:
             chunk = sock.recv(65536)
@@ -49,6 +54,7 @@ def read_reply(sock: socket.socket) -> Reply:
         if not chunk:
             raise ConnectionError("connection closed in the middle of a response body")
         buffer += chunk
+    _unread[sock] = buffer[length:]
     return Reply(status, headers, buffer[:length])
 
 
