@@ -65,12 +65,12 @@ def metrics(url: str) -> str:
 def test_predictions_succeed_when_the_log_cannot_be_written(served):
     body = json.dumps(one_record(served)).encode()
     with gunicorn(served[3], PREDICTION_LOG_FILE="/dev/full") as (url, _):  # every write: ENOSPC
-        statuses = [exchange(url, post_json("/predict", body)).status for _ in range(20)]
-        assert statuses == [200] * 20
+        statuses = [exchange(url, post_json("/predict", body)).status for _ in range(10)]
+        assert statuses == [200] * 10
         assert request(f"{url}/ready").status == 200
         text = metrics(url)
-    assert sample(text, "prediction_log_errors_total") == 20
-    assert sample(text, "model_prediction_value_count") == 20
+    assert sample(text, "prediction_log_errors_total") == 10
+    assert sample(text, "model_prediction_value_count") == 10
 
 
 def can_mount_tmpfs(directory: Path) -> bool:
@@ -93,15 +93,15 @@ def test_the_issues_probe_a_64k_tmpfs_fills_up_and_empties(served, tmp_path):
         batch = json.dumps({"records": [one_record(served, i) for i in range(10)]}).encode()
         body = json.dumps(one_record(served)).encode()
         with gunicorn(served[3], PREDICTION_LOG_FILE=str(log)) as (url, _):
-            statuses = [exchange(url, post_json("/predict", batch)).status for _ in range(40)]
+            statuses = [exchange(url, post_json("/predict", batch)).status for _ in range(25)]
             lost = sample(metrics(url), "prediction_log_errors_total")
             ballast.unlink()  # space returns
             after = exchange(url, post_json("/predict", body, extra="X-Request-ID: after-the-cleanup\r\n"))
-        assert statuses == [200] * 40
+        assert statuses == [200] * 25
         assert after.status == 200
         assert lost > 0
         lines = [json.loads(line) for line in log.read_text().splitlines()]  # whole lines only
-        assert len(lines) == 400 - lost + 1
+        assert len(lines) == 250 - lost + 1
         assert lines[-1]["request_id"] == "after-the-cleanup"
     finally:
         subprocess.run(["umount", str(disk)], check=False)
