@@ -2,8 +2,15 @@
 # The serving image: the API (gunicorn + Flask) and the trained model bundle, nothing else.
 # Build with `make docker-build` (it passes the build arguments below), test with `make docker-test`.
 
-# The base is an argument so it can be swapped (a mirror, a digest, a local stand-in); pin it.
-ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
+# The base is an argument so it can be swapped (a mirror, a local stand-in). By default it is the
+# `python-base` stage below: python:3.12.12-slim-bookworm, pinned by digest. The pin is a FROM line
+# of its own because Dependabot (.github/dependabot.yml) updates FROM lines, not ARG defaults.
+# When PYTHON_IMAGE names another image, BuildKit skips that stage (and `make docker-build` leaves
+# it out, for builders without BuildKit).
+ARG PYTHON_IMAGE=python-base
+
+# python:3.12.12-slim-bookworm
+FROM python:3.12.12-slim-bookworm@sha256:593bd06efe90efa80dc4eee3948be7c0fde4134606dd40d8dd8dbcade98e669c AS python-base
 
 # --- build: a virtualenv with the serving dependencies only (uv.lock, no dev/train groups) ---
 FROM ${PYTHON_IMAGE} AS build

@@ -41,12 +41,13 @@ setup: $(SYNCED) ## Create or update the dev environment (.venv) from uv.lock
 # RENDER_SCHEMA: a local copy of Render's Blueprint JSON schema, to check render.yaml against it.
 RENDER_SCHEMA ?=
 .PHONY: lint
-lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile), workflows, YAML, render.yaml
+lint: setup ## Lint: ruff (code + format), hadolint (Dockerfile), workflows, dependabot.yml, YAML, render.yaml
 	ruff check .
 	ruff format --check .
 	hadolint Dockerfile
-	yamllint .github/workflows params.yaml dvc.yaml render.yaml
+	yamllint .github/workflows .github/dependabot.yml params.yaml dvc.yaml render.yaml
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(if $(RENDER_SCHEMA),check-jsonschema --schemafile $(RENDER_SCHEMA) render.yaml,@echo "render.yaml: structure checked by tests/test_render_blueprint.py (set RENDER_SCHEMA=<schema.json> to validate it too)")
 
 .PHONY: format
@@ -181,11 +182,14 @@ docker-build-args: ## Print the image's build arguments (KEY=VALUE), as CI passe
 	@echo "SOURCE=$$(git config --get remote.origin.url 2>/dev/null | sed -E 's#^git@github.com:#https://github.com/#; s#\.git$$##')"
 
 .PHONY: docker-build
+# The Dockerfile's pinned default base is a stage of its own (Dependabot reads FROM lines, not ARG
+# defaults). With another PYTHON_IMAGE that stage is left out: a builder without BuildKit builds
+# every stage, so it would pull the pinned image for nothing (or fail, offline).
 docker-build: pipeline ## Build the serving image (IMAGE, default mlops-template:local) with the model baked in
-	docker build --network $(DOCKER_NETWORK) \
+	$(if $(PYTHON_IMAGE),sed '/ AS python-base$$/d' Dockerfile,cat Dockerfile) | docker build --network $(DOCKER_NETWORK) \
 	  $$($(MAKE) -s docker-build-args | sed 's/^/--build-arg /') \
 	  $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) \
-	  --tag $(IMAGE) .
+	  --tag $(IMAGE) --file - .
 
 .PHONY: docker-test
 docker-test: ## Build the image and smoke-test a running container (skipped without a Docker daemon)
@@ -210,6 +214,14 @@ benchmark-monitoring: pipeline ## What the drift window costs each model call; w
 .PHONY: benchmark-report
 benchmark-report: pipeline ## What the PR report's paired bootstrap and figures cost; writes docs/benchmarks.md
 	python benchmarks/pr_report.py
+
+.PHONY: benchmark-slow-clients
+benchmark-slow-clients: pipeline ## Slow clients vs gunicorn's gthread and our worker, and the normal path's cost; writes docs/benchmarks.md
+	python benchmarks/slow_clients.py
+
+.PHONY: benchmark-reliability
+benchmark-reliability: pipeline ## Hostile-client and operator probes against the served model; writes docs/reliability.md
+	python benchmarks/reliability.py
 
 .PHONY: benchmark-image
 benchmark-image: docker-build ## Image size, start time and memory; writes docs/benchmarks.md

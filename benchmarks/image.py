@@ -92,6 +92,17 @@ def run_once(image: str, env: dict[str, str]) -> tuple[str, str, float, float]:
     return name, f"http://127.0.0.1:{port}", total, ready_at - process_started
 
 
+def default_base(dockerfile: str) -> str:
+    """The Dockerfile's default PYTHON_IMAGE, or the image of the stage it names."""
+    lines = dockerfile.splitlines()
+    base = next(line.split("=", 1)[1] for line in lines if line.startswith("ARG PYTHON_IMAGE="))
+    for line in lines:
+        words = line.split()
+        if len(words) == 4 and words[0] == "FROM" and words[2].upper() == "AS" and words[3] == base:
+            return words[1]
+    return base
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default=os.environ.get("IMAGE", "mlops-template:local"))
@@ -102,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
 
-    base = args.base or next(
-        line.split("=", 1)[1]
-        for line in (ROOT / "Dockerfile").read_text().splitlines()
-        if line.startswith("ARG PYTHON_IMAGE=")
-    )
+    base = args.base or default_base((ROOT / "Dockerfile").read_text())
     driver = docker("info", "--format", "{{.Driver}}")
     image_bytes = int(docker("image", "inspect", "--format", "{{.Size}}", args.image))
     base_bytes = int(docker("image", "inspect", "--format", "{{.Size}}", base))

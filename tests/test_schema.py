@@ -120,3 +120,35 @@ def test_record_json_schema_matches_the_features(schema):
         elif spec.max is not None:
             assert any(option.get("maximum") == spec.max for option in options)
     assert json_schema["example"] == schema.example_record()
+
+
+def _with(schema, **changes) -> dict:
+    return {**schema.example_record(), **changes}
+
+
+def test_errors_stop_at_the_cap_but_are_all_counted(schema):
+    first, last = schema.names[0], schema.names[-1]
+    flooded = _with(schema, **{f"u{i}": i for i in range(5000)})
+    records = [flooded, _with(schema, **{first: [1]}), _with(schema, **{last: {"x": 1}})]
+    _, errors = schema.validate_records(records, max_errors=50)
+    assert len(errors) == 50
+    assert errors.total == 5002  # the unknown keys, then the one bad field of each other record
+    assert all(e.record == 0 and e.message == "unknown field (not a model feature)" for e in errors)
+
+
+def test_when_there_is_room_each_record_s_errors_are_listed_with_their_index(schema):
+    first, last = schema.names[0], schema.names[-1]
+    records = [_with(schema, not_a_feature="red", **{first: [1]}), _with(schema, **{last: {"x": 1}})]
+    _, errors = schema.validate_records(records, max_errors=2)
+    assert errors.total == 3
+    assert sorted((e.record, e.field) for e in errors) == sorted([(0, "not_a_feature"), (0, first)])
+    _, all_errors = schema.validate_records(records, max_errors=3)
+    assert sorted((e.record, e.field) for e in all_errors) == sorted([(0, "not_a_feature"), (0, first), (1, last)])
+    assert all_errors.total == 3
+
+
+def test_a_record_that_is_not_an_object_counts_as_one_error(schema):
+    _, errors = schema.validate_records(["not a record", *[_with(schema, **{schema.names[0]: [1]})] * 60])
+    assert errors.total == 61
+    assert len(errors) == 50
+    assert errors[0].record == 0

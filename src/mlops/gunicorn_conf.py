@@ -1,7 +1,8 @@
 """gunicorn settings for the API: `gunicorn -c python:mlops.gunicorn_conf`.
 
 Every value can be overridden by the environment Render (or you) set: PORT, HOST,
-WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_TIMEOUT, GUNICORN_GRACEFUL_TIMEOUT; MLOPS_RUNTIME_DIR is
+WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_TIMEOUT, GUNICORN_GRACEFUL_TIMEOUT (and the worker's
+GUNICORN_REQUEST_TIMEOUT, see mlops.gunicorn_worker); MLOPS_RUNTIME_DIR is
 where the directories below are created when not set (default /dev/shm, else the temp dir).
 """
 
@@ -12,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 from gunicorn import glogging
 
@@ -52,7 +54,9 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  
 # Render's free plan: 512 MB and 0.1 CPU, so one worker by default; threads serve concurrency
 # and feed the micro-batcher.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-worker_class = "gthread"
+# gthread, reading each request in its event loop: slow clients hold a buffer, not a thread; errors
+# gunicorn answers itself are JSON; SIGTERM and SIGHUP drain without dropping a request.
+worker_class = "mlops.gunicorn_worker.BufferingWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 # Load (and integrity-check) the model once in the master: a bad bundle stops the server before
 # it binds, and workers share the model's memory copy-on-write.
@@ -97,12 +101,15 @@ logger_class = JsonAccessLogger
 
 
 def child_exit(server, worker) -> None:
-    """A dead worker's live gauges and drift rows must stop counting."""
+    """A dead worker's gauges and drift rows must stop counting. prometheus_client removes only its
+    `live*` gauge files; the `mostrecent` ones (the drift gauges) would keep its last values."""
     from prometheus_client import multiprocess
 
     from mlops.api.drift_window import window_file
 
     multiprocess.mark_process_dead(worker.pid)
+    for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob(f"gauge_*_{worker.pid}.db"):
+        path.unlink(missing_ok=True)
     window_file(os.environ["MONITORING_DIR"], worker.pid).unlink(missing_ok=True)
 
 

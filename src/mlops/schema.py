@@ -44,6 +44,19 @@ class FieldError(BaseModel):
     message: str
 
 
+class FieldErrors(list):
+    """The first problems found in a request (a capped list) and how many there are in all."""
+
+    def __init__(self, errors=(), total: int | None = None):
+        super().__init__(errors)
+        self.total = len(self) if total is None else total
+
+
+# A request's error list stops here (the count goes on): a record with 60,000 unknown keys must
+# not build 60,000 error objects and a 5 MB answer.
+MAX_ERRORS = 50
+
+
 class FeatureSchema(BaseModel):
     """The ordered input features of a trained model."""
 
@@ -107,6 +120,10 @@ class FeatureSchema(BaseModel):
         return with_config(ConfigDict(extra="forbid", title="Record"))(record)
 
     @cached_property
+    def _record_adapter(self) -> TypeAdapter:
+        return TypeAdapter(self.record_type)
+
+    @cached_property
     def _records_adapter(self) -> TypeAdapter:
         return TypeAdapter(list[self.record_type])
 
@@ -123,12 +140,40 @@ class FeatureSchema(BaseModel):
         """A valid, typical record: each feature's training median or most frequent category."""
         return {spec.name: spec.typical for spec in self.features}
 
-    def validate_records(self, records: list) -> tuple[list[dict], list[FieldError]]:
-        """Validate every record; return them, or every error of every record at once."""
-        try:
-            return self._records_adapter.validate_python(records), []
-        except ValidationError as error:
-            return [], [_field_error(item) for item in error.errors(include_url=False)]
+    def validate_records(self, records: list, max_errors: int = MAX_ERRORS) -> tuple[list[dict], FieldErrors]:
+        """Validate every record; return them, or the first `max_errors` errors and the count of all."""
+        width = len(self.features)
+        if not any(isinstance(record, dict) and len(record) > width for record in records):
+            try:
+                return self._records_adapter.validate_python(records), FieldErrors()
+            except ValidationError as error:
+                if error.error_count() <= max_errors:
+                    return [], FieldErrors(_field_error(item) for item in error.errors(include_url=False))
+        return [], self._first_errors(records, max_errors)
+
+    def _first_errors(self, records: list, limit: int) -> FieldErrors:
+        """Every error counted, the first `limit` described, in memory bounded by the schema's width:
+        unknown keys are counted without validating them, the rest one record at a time."""
+        names = set(self.names)
+        first: list[FieldError] = []
+        total = 0
+        for index, record in enumerate(records):
+            if isinstance(record, dict):
+                unknown = [key for key in record if key not in names]
+                total += len(unknown)
+                first += [
+                    FieldError(record=index, field=str(key), message="unknown field (not a model feature)")
+                    for key in unknown[: max(0, limit - len(first))]
+                ]
+                record = {key: value for key, value in record.items() if key in names}
+            try:
+                self._record_adapter.validate_python(record)
+            except ValidationError as error:
+                total += error.error_count()
+                if len(first) < limit:
+                    items = error.errors(include_url=False)[: limit - len(first)]
+                    first += [_field_error({**item, "loc": (index, *item["loc"])}) for item in items]
+        return FieldErrors(first, total)
 
     def to_frame(self, records: list[dict]) -> pd.DataFrame:
         """Validated records as a frame with the training column order and dtypes."""

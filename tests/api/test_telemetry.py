@@ -50,3 +50,34 @@ def test_batch_sizes_are_recorded(served):
 
 def test_prediction_buckets_follow_the_training_target():
     assert prediction_buckets({"min": 10.0, "max": 90.0, "deciles": [20.0, 50.0, 50.0]}) == [10.0, 20.0, 50.0, 90.0]
+
+
+def test_made_up_methods_and_statuses_share_the_label_other(client):
+    for method in ("BREW", "PROPFIND", "XYZZY"):
+        client.open("/predict", method=method)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, "http_requests_total", method="other", status="405") == 3
+    assert 'method="BREW"' not in text
+
+
+def test_metric_labels_take_values_from_closed_sets():
+    from mlops.api import metric_labels
+
+    assert metric_labels(None, "GET", 599) == {"route": "<unmatched>", "method": "GET", "status": "other"}
+    assert metric_labels(None, "get", 200)["method"] == "other"  # methods are case-sensitive
+
+
+def test_drift_gauges_become_nan_without_enough_data(served):
+    import math
+
+    telemetry = create_app(api_settings(served, prediction_log_stdout=False)).extensions["mlops"].telemetry
+    verdict = {
+        "verdict": "ok",
+        "features": [{"name": "latitude", "psi": 0.01}],
+        "prediction": {"name": "prediction", "psi": 0.02},
+    }
+    telemetry.record_drift(verdict)
+    telemetry.record_drift({"verdict": "insufficient_data", "features": [], "prediction": None})
+    text = telemetry.exposition().decode()
+    assert math.isnan(sample(text, "model_drift_detected"))
+    assert math.isnan(sample(text, "model_drift_psi", feature="latitude"))

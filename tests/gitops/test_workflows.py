@@ -203,3 +203,60 @@ def test_the_aws_region_is_never_empty(path):
         region = job.get("env", {}).get("AWS_DEFAULT_REGION")
         if region is not None:  # boto: an empty region makes an invalid S3 endpoint
             assert "|| 'us-east-1'" in region
+
+
+def test_every_node_the_workflows_set_up_is_node_24_or_later():
+    """Node 20 left the runners; CML (run with npx) uses whatever setup-node installed."""
+    versions = []
+    for path in FILES:
+        for job, step in steps(load(path)):
+            if "actions/setup-node@" in step.get("uses", ""):
+                version = str(step.get("with", {}).get("node-version", ""))
+                versions.append(version)
+                assert re.fullmatch(r"\d+", version), f"{path.name}:{job}: pin a major Node version, got {version!r}"
+                assert int(version) >= 24, f"{path.name}:{job}: Node {version}"
+    assert versions  # the CML steps set one up
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_cml_runs_after_a_node_setup_in_the_same_job(path):
+    workflow = load(path)
+    for job_name, job in workflow["jobs"].items():
+        job_steps = job.get("steps", [])
+        for index, step in enumerate(job_steps):
+            if "@dvcorg/cml@" in step.get("run", ""):
+                assert re.search(r"@dvcorg/cml@\d+\.\d+\.\d+ ", step["run"]), "CML pinned to an exact version"
+                setups = [s for s in job_steps[:index] if "actions/setup-node@" in s.get("uses", "")]
+                assert setups, f"{path.name}:{job_name}: CML would run on the runner's default Node"
+
+
+@pytest.fixture(scope="module")
+def dependabot():
+    return yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+
+
+def test_dependabot_covers_python_actions_and_the_base_image(dependabot):
+    assert dependabot["version"] == 2
+    updates = {entry["package-ecosystem"]: entry for entry in dependabot["updates"]}
+    assert set(updates) >= {"github-actions", "docker"}
+    assert {"uv", "pip"} & set(updates), "pyproject.toml/uv.lock need an updater"
+    for entry in updates.values():
+        assert entry["directory"] == "/"
+        assert entry["schedule"]["interval"] in {"daily", "weekly", "monthly"}
+
+
+def test_the_default_base_image_is_a_digest_pinned_from_line_dependabot_can_read():
+    """Dependabot updates FROM lines, not ARG defaults: the default base is a stage of its own."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    (default,) = [line.split("=", 1)[1] for line in lines if line.startswith("ARG PYTHON_IMAGE=")]
+    stages = {}
+    for index, line in enumerate(lines):
+        words = line.split()
+        if len(words) == 4 and words[0] == "FROM" and words[2].upper() == "AS":
+            stages[words[3]] = (words[1], lines[index - 1])
+    image, comment = stages[default]
+    match = re.fullmatch(r"([\w./-]+):([\w.-]+)@sha256:[0-9a-f]{64}", image)
+    assert match, f"the default base {image!r} is not <name>:<tag>@sha256:<digest>"
+    assert comment == f"# {match.group(1)}:{match.group(2)}"  # the tag, readable, in a comment
+    uses = [line for line in lines if line.startswith("FROM ${PYTHON_IMAGE}")]
+    assert len(uses) == 2  # build and runtime stages both start from the argument

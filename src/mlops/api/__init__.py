@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 from flask import Flask, g, request
 
@@ -26,6 +27,10 @@ from mlops.api.state import Monitoring, ServingState
 from mlops.bundle import ModelBundle, load_bundle, read_run_record
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Metric labels take only these values (anything else is "other"), so /metrics stays the same size
+# whatever method or path a client makes up.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATUSES = frozenset(str(status.value) for status in HTTPStatus)
 
 
 def create_app(settings: ApiSettings | None = None) -> Flask:
@@ -49,7 +54,9 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
         predictor=predictor,
         telemetry=metrics,
         prediction_log=PredictionLog(
-            stream=sys.stdout if settings.prediction_log_stdout else None, path=settings.prediction_log_file
+            stream=sys.stdout if settings.prediction_log_stdout else None,
+            path=settings.prediction_log_file,
+            on_lost=metrics.prediction_log_errors.inc,
         ),
         metadata=metadata_document(bundle, settings),
         openapi=build_spec(
@@ -124,11 +131,19 @@ def _register_hooks(app: Flask, metrics: telemetry.Telemetry) -> None:
 
     @app.after_request
     def _finish(response):
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
-        labels = {"route": route, "method": request.method, "status": str(response.status_code)}
+        labels = metric_labels(request.url_rule, request.method, response.status_code)
         metrics.requests.labels(**labels).inc()
         metrics.latency.labels(**labels).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def metric_labels(url_rule, method: str, status: int) -> dict[str, str]:
+    """Route, method and status labels from closed sets: what a client sends cannot add a series."""
+    return {
+        "route": url_rule.rule if url_rule is not None else "<unmatched>",
+        "method": method if method in _METHODS else "other",
+        "status": str(status) if str(status) in _STATUSES else "other",
+    }

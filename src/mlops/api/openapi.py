@@ -73,7 +73,7 @@ def build_spec(
     example = record.pop("example")
     record.pop("title", None)
     predict_errors = {
-        "400": _error("Malformed JSON, wrong shape, or invalid records (every problem listed in `details`)"),
+        "400": _error("Malformed JSON, wrong shape, or invalid records (first 50 problems in `details`, all counted)"),
         "413": _error("Body larger than the configured limit"),
         "415": _error("Content-Type is not application/json"),
         "503": _error("Model not ready"),

@@ -17,6 +17,7 @@ SERVER_MODULES = (
     "gunicorn.arbiter",
     "gunicorn.glogging",
     "gunicorn.workers.gthread",
+    "mlops.gunicorn_worker",  # our worker class (gthread, extended)
     "prometheus_client.multiprocess",
     "mlops.gitops.probe",
 )

@@ -58,6 +58,11 @@ def _records(body: object, max_records: int) -> tuple[list, bool]:
     return records, False
 
 
+def _problems(errors) -> str:
+    listed = "each is listed" if len(errors) == errors.total else f"the first {len(errors)} are listed"
+    return f"{errors.total} problem(s) in the request; {listed} in details"
+
+
 @blueprint.post("/predict")
 def predict():
     state = serving_state()
@@ -70,13 +75,7 @@ def predict():
         records, single = _records(_parse_body(), state.settings.serve.max_records)
         valid, errors = predictor.schema.validate_records(records)
         if errors:
-            count = len(errors)
-            raise ApiError(
-                400,
-                "invalid_input",
-                f"{count} problem(s) in the request; each is listed in details",
-                [error.model_dump() for error in errors],
-            )
+            raise ApiError(400, "invalid_input", _problems(errors), [error.model_dump() for error in errors])
         answer = predictor.predict(valid)
     except PredictionError as error:
         raise ApiError(500, "prediction_failed", str(error)) from None

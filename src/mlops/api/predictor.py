@@ -52,8 +52,16 @@ class Predictor:
         frame = self.schema.to_frame(rows)
         output = self._predict_frame(frame)
         if self._on_predictions is not None:
-            self._on_predictions(frame, output if self.classes is None else np.argmax(output, axis=1))
+            self._observe(frame, output)
         return output
+
+    def _observe(self, frame: pd.DataFrame, output: np.ndarray) -> None:
+        """Pass on the rows whose requests will succeed (a non-finite prediction fails its request):
+        the values, or each row's predicted class index."""
+        finite = np.isfinite(output) if output.ndim == 1 else np.isfinite(output).all(axis=1)
+        if not finite.all():
+            frame, output = frame[finite], output[finite]
+        self._on_predictions(frame, output if self.classes is None else np.argmax(output, axis=1))
 
     def _predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         # Input is already validated; skip sklearn's repeated finiteness and parameter checks.

@@ -6,6 +6,7 @@ writes its samples to files there and /metrics aggregates every worker's files.
 
 from __future__ import annotations
 
+import math
 import os
 
 from flask import Blueprint, Response, current_app
@@ -76,6 +77,7 @@ class Telemetry:
             registry=self.registry,
         )
         self.model_info.labels(model_version=model_version, commit=commit).set(1)
+        self._drift_features: set[str] = set()
         self.drift_psi = Gauge(
             "model_drift_psi",
             "Population stability index of recent data vs the training reference",
@@ -83,9 +85,14 @@ class Telemetry:
             multiprocess_mode="mostrecent",
             registry=self.registry,
         )
+        self.prediction_log_errors = Counter(
+            "prediction_log_errors",
+            "Prediction log lines that could not be written (disk full, unwritable file); predictions were answered",
+            registry=self.registry,
+        )
         self.drift_detected = Gauge(
             "model_drift_detected",
-            "1 when the latest drift check found drift, 0 when not (absent: not enough data yet)",
+            "1 when the latest drift check found drift, 0 when not, NaN while there is too little data for a verdict",
             multiprocess_mode="mostrecent",
             registry=self.registry,
         )
@@ -102,10 +109,18 @@ class Telemetry:
 
     def record_drift(self, report: dict) -> None:
         if report["verdict"] not in ("ok", "drift"):
+            self._forget_drift()
             return
         for item in [*report["features"], report["prediction"]]:
             self.drift_psi.labels(feature=item["name"]).set(item["psi"])
+            self._drift_features.add(item["name"])
         self.drift_detected.set(1 if report["verdict"] == "drift" else 0)
+
+    def _forget_drift(self) -> None:
+        """Not enough data for a verdict: the drift gauges say so (NaN) instead of an old verdict."""
+        self.drift_detected.set(math.nan)
+        for name in self._drift_features:
+            self.drift_psi.labels(feature=name).set(math.nan)
 
     def exposition(self) -> bytes:
         if multiprocess_dir():

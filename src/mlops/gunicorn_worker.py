@@ -1,0 +1,432 @@
+"""gunicorn's threaded worker, made safe against slow clients, drained without drops, and JSON-only.
+
+gunicorn's `gthread` worker hands each connection to a thread, which then blocks reading the
+request: 32 clients sending a byte a second hold all 32 threads and stop the service. This
+worker reads every request in its event loop, without a thread, into a bounded buffer
+(mlops.http_framing decides when it is complete), and gives a thread only a complete request,
+parsed by gunicorn's own parser from memory. So slow clients cost a buffer each, never a thread,
+and a request that is not complete within `GUNICORN_REQUEST_TIMEOUT` seconds (default 10) of
+its first byte is answered 408 and closed.
+
+Also:
+- errors gunicorn answers itself (a malformed request line, a URL or header section too large,
+  conflicting Content-Length and Transfer-Encoding...) are JSON in the app's error shape,
+  instead of gunicorn's HTML page;
+- on SIGTERM (a deploy) and SIGHUP (a reload) the worker drains: it answers what is in flight
+  and what is already queued on the listening socket, with `Connection: close`, keeps idle
+  keep-alive connections until their next request (answered, then closed) or their keep-alive
+  timeout, and exits as soon as no connection is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import selectors
+import socket
+import time
+import uuid
+from datetime import datetime
+from functools import partial
+
+from gunicorn import http, util
+from gunicorn.http import errors as parse_errors
+from gunicorn.http import wsgi
+from gunicorn.workers.gthread import ThreadWorker
+from werkzeug.http import HTTP_STATUS_CODES
+
+from mlops.http_framing import COMPLETE, NEED_MORE, RequestFramer, Verdict
+
+# A header section above this is refused with 431 before it is parsed: far more than any client
+# or proxy sends, far less than gunicorn's own worst case (100 fields of 8 KB each).
+MAX_HEADER_BYTES = 64 * 1024
+# When the app does not say (Flask's MAX_CONTENT_LENGTH), the largest body buffered.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# All connections' buffers together, per worker: past this a new byte is answered 503.
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+# How long an answered-with-an-error connection is drained before it is closed (RFC 9112 9.6).
+LINGER_SECONDS = 2.0
+_READ_SIZE = 64 * 1024
+_SWEEP_SECONDS = 0.25
+
+# gunicorn's parse errors, as the status they deserve (anything else it raises is a 400).
+_ERROR_STATUS = (
+    (parse_errors.LimitRequestLine, 414),
+    (parse_errors.LimitRequestHeaders, 431),
+    (parse_errors.ExpectationFailed, 417),
+    (parse_errors.UnsupportedTransferCoding, 501),
+    (parse_errors.ForbiddenProxyRequest, 403),
+    (parse_errors.ConfigurationProblem, 500),
+)
+_BAD_REQUEST = (
+    parse_errors.ParseException,
+    parse_errors.InvalidChunkSize,
+    parse_errors.ChunkMissingTerminator,
+    parse_errors.InvalidChunkExtension,
+)
+
+
+def error_response(status: int, message: str, request_id: str | None = None) -> bytes:
+    """A complete HTTP/1.1 response in the API's error shape, closing the connection."""
+    reason = HTTP_STATUS_CODES.get(status, "Error")
+    request_id = request_id or uuid.uuid4().hex
+    error = {"status": status, "code": reason.lower().replace(" ", "_"), "message": message}
+    body = json.dumps({"error": error, "request_id": request_id}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        f"Date: {util.http_date()}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Cache-Control: no-store\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def status_for(error: BaseException) -> int:
+    """The HTTP status for an error raised by gunicorn's parser (500: not a client error)."""
+    for kind, status in _ERROR_STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400 if isinstance(error, _BAD_REQUEST) else 500
+
+
+class _DrainAware(wsgi.Response):
+    """A response that says `Connection: close` when its headers go out after the worker began draining."""
+
+    def __init__(self, req, sock, cfg, worker):
+        super().__init__(req, sock, cfg)
+        self._worker = worker
+
+    def default_headers(self):
+        if not self._worker.alive:
+            self.force_close()
+        return super().default_headers()
+
+
+class _Connection:
+    """One client connection: its socket, the bytes of its next request, and its deadline."""
+
+    def __init__(self, sock: socket.socket, client, server, framer: RequestFramer):
+        self.sock, self.client, self.server = sock, client, server
+        self.buffer = bytearray()
+        self.framer = framer
+        self.deadline = 0.0
+        self.started = False  # a byte of the current request has arrived
+        self.continue_sent = False
+        self.request = b""  # the complete request a thread is answering
+        self.close_after = False
+        self.parser = None
+        self.lingering = False
+        sock.setblocking(False)
+
+    def next_request(self, deadline: float) -> None:
+        self.framer.reset()
+        self.deadline, self.started, self.continue_sent = deadline, False, False
+        self.request, self.close_after, self.parser = b"", False, None
+
+
+class BufferingWorker(ThreadWorker):
+    """`worker_class = "mlops.gunicorn_worker.BufferingWorker"`: gthread, reading requests in the event loop."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request_timeout = float(os.environ.get("GUNICORN_REQUEST_TIMEOUT", "10"))
+        self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
+        self.waiting: dict[_Connection, None] = {}  # connections being read, answered-and-lingering, or idle
+        self.buffered = 0
+        self._next_sweep = 0.0
+
+    @classmethod
+    def check_config(cls, cfg, log):
+        super().check_config(cfg, log)
+        if cfg.is_ssl:
+            raise RuntimeError("BufferingWorker serves plain HTTP/1.1: end TLS at the proxy in front of it")
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        # Buffer no more than the app would read: Flask's own body limit, when it has one.
+        limit = getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH")
+        if limit:
+            self.max_body_bytes = int(limit)
+
+    # --- the event loop: accept, read, dispatch complete requests, expire slow ones -----------
+    def run(self):
+        self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks)
+        self.set_accept_enabled(True)
+        while self.alive:
+            self.notify()
+            self._accept_if_room()
+            self.wait_for_and_dispatch_events(timeout=1.0)
+            if not self.is_parent_alive():
+                break
+            self._expire()
+        self._drain()
+        self.tpool.shutdown(wait=False)
+        self.poller.close()
+        self.method_queue.close()
+        for listener in self.sockets:
+            listener.close()
+
+    def _drain(self) -> None:
+        """Answer what is in flight and what already waits in the listening socket's backlog, then
+        stop listening (new connections go to other workers, or are refused once all have stopped)
+        and exit as soon as no connection is left."""
+        self._accept_backlog()
+        self.set_accept_enabled(False)
+        for listener in self.sockets:
+            listener.close()
+        self.log.info("draining %d connection(s)", self.nr_conns)
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while self.nr_conns > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.log.warning("graceful timeout: closing %d connection(s)", self.nr_conns)
+                return
+            self.wait_for_and_dispatch_events(timeout=min(_SWEEP_SECONDS, remaining))
+            self._expire()
+
+    def _accept_if_room(self) -> None:
+        can_accept = self.nr_conns < self.worker_connections
+        if can_accept != self._accepting:
+            self.set_accept_enabled(can_accept)
+
+    def _accept_backlog(self) -> None:
+        """Accept every connection the kernel has already queued on the listening sockets."""
+        for listener in self.sockets:
+            listener.setblocking(False)
+            while self.nr_conns < self.worker_connections:
+                before = self.nr_conns
+                self.accept(listener)
+                if self.nr_conns == before:
+                    break
+
+    def accept(self, listener):
+        try:
+            sock, client = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        framer = RequestFramer(
+            max_request_line=self.cfg.limit_request_line or MAX_HEADER_BYTES,
+            max_header_bytes=MAX_HEADER_BYTES,
+            max_body_bytes=self.max_body_bytes,
+        )
+        conn = _Connection(sock, client, listener.getsockname(), framer)
+        conn.next_request(time.monotonic() + self.request_timeout)
+        self._wait_for_request(conn)
+
+    def _wait_for_request(self, conn: _Connection) -> None:
+        self.waiting[conn] = None
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if conn.buffer:  # the client pipelined its next request
+            self._advance(conn)
+
+    def _on_readable(self, conn: _Connection, _sock) -> None:
+        try:
+            data = conn.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return
+        if conn.lingering:
+            return  # answered already: discard what the client still sends
+        if not conn.started:
+            conn.started = True
+            conn.deadline = time.monotonic() + self.request_timeout
+        if self.buffered + len(data) > MAX_BUFFERED_BYTES:
+            self._refuse(conn, 503, "the server is buffering too many requests; retry shortly")
+            return
+        conn.buffer += data
+        self.buffered += len(data)
+        self._advance(conn)
+
+    def _advance(self, conn: _Connection) -> None:
+        verdict = conn.framer.feed(conn.buffer)
+        if verdict.state == NEED_MORE:
+            if verdict.expect_continue and not conn.continue_sent:
+                conn.continue_sent = True
+                self._send_nowait(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        if verdict.state != COMPLETE:
+            self._refuse(conn, verdict.status, verdict.message)
+            return
+        self._dispatch(conn, verdict)
+
+    def _dispatch(self, conn: _Connection, verdict: Verdict) -> None:
+        self._stop_waiting(conn)
+        conn.request = bytes(conn.buffer[: verdict.length])
+        del conn.buffer[: verdict.length]
+        self.buffered -= verdict.length
+        conn.close_after = verdict.close_after
+        self.enqueue_req(conn)
+
+    def _stop_waiting(self, conn: _Connection) -> None:
+        self.waiting.pop(conn, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_SECONDS
+        for conn in [conn for conn in self.waiting if conn.deadline <= now]:
+            if conn.started and not conn.lingering:
+                self._refuse(conn, 408, f"the request did not arrive within {self.request_timeout:g} s")
+            else:
+                self._close(conn)  # idle keep-alive, or done lingering
+
+    def _refuse(self, conn: _Connection, status: int, message: str) -> None:
+        """Answer an error from the event loop, then linger: close once the client stops sending."""
+        self.log.warning("refused request from %s: %d %s", _peer(conn.client), status, message)
+        self.buffered -= len(conn.buffer)
+        conn.buffer.clear()
+        self._send_nowait(conn, error_response(status, message))
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.lingering = True
+        conn.deadline = time.monotonic() + LINGER_SECONDS
+        if conn not in self.waiting:
+            self._wait_for_request(conn)
+
+    def _send_nowait(self, conn: _Connection, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # small, into an empty send buffer: not partial in practice
+            conn.sock.send(data)
+
+    def _close(self, conn: _Connection) -> None:
+        if conn in self.waiting:
+            self._stop_waiting(conn)
+            self.buffered -= len(conn.buffer)
+            conn.buffer.clear()
+        self.nr_conns -= 1
+        util.close(conn.sock)
+
+    # --- a thread answers one complete request -------------------------------------------------
+    def handle(self, conn: _Connection):
+        req = None
+        try:
+            # Writing the response: blocking, but never for longer than the read deadline.
+            conn.sock.settimeout(self.request_timeout)
+            conn.parser = http.get_parser(self.cfg, [conn.request], conn.client)
+            req = next(conn.parser)
+            req._expected_100_continue = False  # the body is here already (RFC 9110 10.1.1)
+            keepalive = self.handle_request(req, conn)
+            return keepalive and not conn.close_after and conn.parser.finish_body()
+        except (http.errors.NoMoreData, StopIteration):
+            return False
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, None):
+                self.log.exception("socket error answering a request")
+            return False
+        except Exception as error:
+            self.handle_error(req, conn.sock, conn.client, error)
+            return False
+
+    def handle_request(self, req, conn: _Connection) -> bool:
+        """gunicorn 26's gthread `handle_request`, with one change: the response decides between
+        keep-alive and close when its headers go out, so one begun after SIGTERM says close and one
+        sent before it keeps its connection (whose next request is then answered with close)."""
+        environ, resp = {}, None
+        try:
+            self.cfg.pre_request(self, req)
+            request_start = datetime.now()
+            resp, environ = wsgi.create(
+                req, conn.sock, conn.client, conn.server, self.cfg, response_class=_DrainAware, response_args=(self,)
+            )
+            environ["wsgi.multithread"] = True
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                resp.force_close()
+            if not self.cfg.keepalive:
+                resp.force_close()
+            respiter = self.wsgi(environ, resp.start_response)
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - request_start)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            return not resp.should_close()
+        except OSError:
+            raise
+        except Exception:
+            if resp and resp.headers_sent:
+                # Too late for an error response: close, so the client sees the answer is cut.
+                self.log.exception("Error handling request")
+                raise StopIteration() from None
+            raise
+        finally:
+            try:
+                self.cfg.post_request(self, req, environ, resp)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
+
+    def finish_request(self, conn: _Connection, fs):
+        """Back in the event loop: wait for the connection's next request, or close it."""
+        try:
+            keepalive = bool(fs.result()) if not fs.cancelled() else False
+        except Exception:
+            keepalive = False
+        if keepalive:
+            conn.sock.setblocking(False)
+            conn.next_request(time.monotonic() + self.cfg.keepalive)
+            self._wait_for_request(conn)
+            return
+        self.buffered -= len(conn.buffer)
+        conn.buffer.clear()
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.nr_conns -= 1
+            util.close(conn.sock)
+            return
+        # Linger without blocking the loop, so the response is not cut by a reset.
+        conn.lingering = True
+        conn.deadline = time.monotonic() + LINGER_SECONDS
+        self._wait_for_request(conn)
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's own error answers (bad request line, headers too large...) as API JSON errors."""
+        status = status_for(exc)
+        if status == 500:
+            self.log.exception("error answering a request")
+            message = "internal server error; see the server log"
+        else:
+            self.log.warning("invalid request from %s: %s", _peer(addr), exc)
+            message = _describe(exc, status)
+        try:
+            client.sendall(error_response(status, message))
+        except OSError:
+            self.log.debug("could not send the error response")
+
+
+def _describe(error: BaseException, status: int) -> str:
+    detail = str(error) or type(error).__name__
+    label = {414: "request line too long", 431: "request header fields too large"}.get(status)
+    return f"{label}: {detail}" if label else f"{type(error).__name__}: {detail}"
+
+
+def _peer(addr) -> str:
+    return addr[0] if isinstance(addr, tuple) and addr else str(addr or "unix")
