@@ -166,9 +166,14 @@ def test_a_base_from_before_the_scores_file_is_compared_on_point_values(rows):
     base.scores = None
     pr = side("pr", scores(actual, actual + errors, region))
     assert unpaired_reason(base.side(), pr.side()) == "`main`'s pipeline writes no per-row scores (it predates them)"
+    base.slices = {}  # and no slices either
     gate = quality_gate(base, pr)
     assert gate.passed
     assert "rmse +0.00% vs main (no interval) (allowed 2%)" in gate.checks
+    report = render(base, pr, gate, Path("."))
+    assert "> No intervals: `main`'s pipeline writes no per-row scores (it predates them)" in report
+    assert "| slice | rows | this PR |" in report  # the PR's slices, nothing to compare them with
+    assert "| `region` = north | 1,000 | " in report
 
 
 def test_classification_rows_pair_on_text_labels():

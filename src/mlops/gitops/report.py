@@ -481,15 +481,14 @@ def render(
     figures: list[report_figures.Figure] | None = None,
 ) -> str:
     comparison = comparison or compare_sides(base, current)
+    # The checks name slices by their data (a category could read "<1H OCEAN"): escaped like table cells.
     if gate.passed:
-        verdict = (
-            "✅ **Quality gate passed**: " + "; ".join(gate.checks) if gate.checks else "✅ **Quality gate passed**"
-        )
+        verdict = "✅ **Quality gate passed**" + (": " + _cell("; ".join(gate.checks)) if gate.checks else "")
     else:
-        verdict = "❌ **Quality gate failed**: " + "; ".join(gate.reasons)
+        verdict = "❌ **Quality gate failed**: " + _cell("; ".join(gate.reasons))
         passed = [text for text in gate.checks if text not in gate.reasons]
         if passed:
-            verdict += " · also checked: " + "; ".join(passed)
+            verdict += " · also checked: " + _cell("; ".join(passed))
     _, gate_params, _ = _gate_in_force(base, current)
     method = (
         f"paired bootstrap: {comparison.settings.resamples:,} resamples of the same {comparison.rows:,} test rows, "
