@@ -454,9 +454,8 @@ def _slice_rows(base: Results, comparison: Comparison, gate: dict) -> list[str]:
                 rows.append(f"| {name} | {count} | - | {_number(item.new)} | |" + (" | |" if paired else ""))
                 continue
             pct = f" ({change.pct:+.2f}%)" if change.pct is not None else ""
-            line = (
-                f"| {name} | {count} | {_number(change.base)} | {_number(change.new)} | {_signed(change.delta)}{pct} |"
-            )
+            delta = f"{_signed(change.delta, change.base)}{pct}"
+            line = f"| {name} | {count} | {_number(change.base)} | {_number(change.new)} | {delta} |"
             if paired:
                 interval = f"{change.pct_low:+.2f}% to {change.pct_high:+.2f}%" if change.has_interval else "-"
                 line += f" {interval} | {VERDICT_MARK.get(change.verdict, '-')} |"
