@@ -72,7 +72,7 @@ def test_a_clearly_worse_model_fails_with_its_interval_and_the_thresholds_named(
     assert change.pct_low > 2
     gate = quality_gate(base, worse, comparison)
     assert not gate.passed
-    assert gate.reasons[0].startswith(f"rmse {change.pct:+.2f}% vs main, 95% CI [{change.pct_low:+.2f}%,")
+    assert gate.reasons[0].startswith(f"rmse {change.pct:+.2f}% vs main (95% CI {change.pct_low:+.2f}% to")
     assert gate.reasons[0].endswith(": worse, beyond the allowed 2%")
     assert f"rmse {shown(worse.metrics['rmse'])} (threshold 100.00)" in gate.checks
     assert "better than the trivial baseline (rmse 50.00)" in gate.checks

@@ -126,7 +126,7 @@ def test_gate_fails_on_a_regression_with_the_base_branch_thresholds(branches):
     assert f"{name} {shown(new)} is worse than the threshold {shown(threshold)}" in text
     pct = 100 * (new - old) / abs(old)
     relative = json.loads((repo / "ci-report/gate.json").read_text())["reasons"][1]
-    assert relative.startswith(f"{name} {pct:+.2f}% vs main, 95% CI [")
+    assert relative.startswith(f"{name} {pct:+.2f}% vs main (95% CI ")
     assert relative.endswith(": worse, beyond the allowed 1%")
     assert relative in text
     assert "[report] error" not in done.stderr

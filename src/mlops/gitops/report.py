@@ -289,7 +289,7 @@ def _relative_check(change: Change, base_label: str, allowance: float, compariso
     failed = beyond and significant
     text = f"{change.metric} {change.pct:+.2f}% vs {base_label}"
     if change.has_interval:
-        text += f", {_confidence(comparison)} CI {_pct_interval(change)}: {change.verdict}"
+        text += f" ({_confidence(comparison)} CI {_pct_interval(change)}): {change.verdict}"
     else:
         text += " (no interval)"
     if failed:
@@ -338,7 +338,8 @@ def _confidence(comparison: Comparison) -> str:
 
 
 def _pct_interval(change: Change) -> str:
-    return f"[{change.pct_low:+.2f}%, {change.pct_high:+.2f}%]"
+    # No brackets: the comment's sanitizer escapes every [ and ] that is not one of the report's links.
+    return f"{change.pct_low:+.2f}% to {change.pct_high:+.2f}%"
 
 
 def _finite(value: object) -> bool:
