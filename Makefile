@@ -64,6 +64,15 @@ pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then prin
 	@echo
 	@dvc metrics show
 
+# SET and APPLY reach the recipe through the environment (make exports command-line variables).
+.PHONY: sweep
+sweep: data ## DVC experiments for params.yaml's `sweep` grid (or SET="key=v1,v2 ..."), best first; APPLY=1 applies it
+	python -m mlops.sweep --set "$${SET:-}" $$([ "$${APPLY:-0}" = 0 ] || echo --apply)
+
+.PHONY: sweep-apply
+sweep-apply: setup ## Apply the best experiment already run from this commit to the workspace (dvc exp apply)
+	python -m mlops.sweep --no-run --apply
+
 .PHONY: run
 run: pipeline serve ## The main job: environment, data, pipeline, metrics, then serve the API
 
