@@ -61,6 +61,7 @@ data: setup ## Get the raw data from the DVC remote (default: the demo remote in
 .PHONY: pipeline
 pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics
 	dvc repro
+	python -m mlops.run_record
 	@echo
 	@dvc metrics show
 

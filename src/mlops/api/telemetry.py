@@ -30,7 +30,14 @@ def multiprocess_dir() -> str | None:
 class Telemetry:
     """The service's metrics, in a registry of their own (so tests can build many apps)."""
 
-    def __init__(self, *, model_version: str, commit: str, prediction_buckets: list[float]):
+    def __init__(
+        self,
+        *,
+        model_version: str,
+        commit: str,
+        prediction_buckets: list[float],
+        trained_timestamp: float | None = None,
+    ):
         self.registry = CollectorRegistry()
         labels = ("route", "method", "status")
         self.requests = Counter("http_requests", "HTTP requests", labels, registry=self.registry)
@@ -55,6 +62,13 @@ class Telemetry:
             registry=self.registry,
         )
         self.model_info.labels(model_version=model_version, commit=commit).set(1)
+        if trained_timestamp is not None:  # only when known: an unset gauge would read 0, i.e. 1970
+            Gauge(
+                "model_trained_timestamp_seconds",
+                "When the model was trained (Unix time): its age is time() - this",
+                multiprocess_mode="max",
+                registry=self.registry,
+            ).set(trained_timestamp)
         self.drift_psi = Gauge(
             "model_drift_psi",
             "Population stability index of recent data vs the training reference",
