@@ -67,7 +67,8 @@ pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then prin
 
 # SET and APPLY reach the recipe through the environment (make exports command-line variables).
 .PHONY: sweep
-sweep: data ## DVC experiments for params.yaml's `sweep` grid (or SET="key=v1,v2 ..."), best first; APPLY=1 applies it
+# The pipeline first: the sweep compares its experiments with this commit's own result.
+sweep: pipeline ## DVC experiments for params.yaml's `sweep` grid (or SET="key=v1,v2 ..."), best first; APPLY=1 applies it
 	python -m mlops.sweep --set "$${SET:-}" $$([ "$${APPLY:-0}" = 0 ] || echo --apply)
 
 .PHONY: sweep-apply

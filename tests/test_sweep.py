@@ -14,7 +14,7 @@ from mlops.config import ConfigError, parse_config
 from mlops.metrics import HIGHER_IS_BETTER
 
 from conftest import ROOT, params_in, write_params
-from e2e import copy_repository, git, run
+from e2e import copy_repository, git, run, set_params
 
 
 def test_assignments_become_typed_grid_axes():
@@ -148,13 +148,20 @@ def test_ranking_puts_the_best_first_and_unfinished_last():
     assert outcomes[0].metrics == ["r2", "rmse"]
 
 
-@pytest.mark.parametrize(("baseline_value", "chosen"), [(100.0, "best"), (80.0, None), (90.0, None), (None, "best")])
-def test_only_an_experiment_that_beats_the_baseline_is_applied(baseline_value, chosen):
+@pytest.mark.parametrize(
+    ("baseline_value", "chosen", "line"),
+    [
+        (100.0, "best", "best by rmse: best 90 (baseline main 100)"),
+        (80.0, None, "no experiment beats main 80 on rmse (best: best 90)"),
+        (90.0, None, "no experiment beats main 90 on rmse (best: best 90)"),  # a tie is no gain
+        (None, None, "best by rmse: best 90; main's own rmse is unknown (run `make pipeline`), so none is applied"),
+    ],
+)
+def test_only_an_experiment_that_beats_the_baseline_is_applied(baseline_value, chosen, line):
     baseline, outcomes = sweep.read_experiments(exp_show(baseline_value), "model/metrics.json", "rmse")
     best = sweep.choose(baseline, outcomes, higher_is_better=False)
     assert (best.name if best else None) == chosen
-    line = sweep.verdict(baseline, outcomes, "rmse", higher_is_better=False)
-    assert line.startswith("best by rmse: best 90" if chosen else "no experiment beats main")
+    assert sweep.verdict(baseline, outcomes, "rmse", higher_is_better=False) == line
 
 
 def test_experiments_run_their_own_code_and_log_to_the_workspace_store(tmp_path):
@@ -192,11 +199,18 @@ def mlflow_runs(repo) -> list:
 
 @pytest.mark.slow
 def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
-    repo = copy_repository(tmp_path / "repo")  # a commit on the sample data; its own results are not in DVC's cache
+    repo = copy_repository(tmp_path / "repo")
+    # A deliberately weak baseline commit, so that the sweep has something to beat.
+    set_params(repo, lambda p: p["model"]["params"].update(learning_rate=0.01))
+    run(repo, "dvc", "repro")
+    git(repo, "commit", "-qam", "baseline")
+    runs_before = len(mlflow_runs(repo))
+
     swept = make(repo, "sweep", "SET=model.params.learning_rate=0.1,0.2")
     assert git(repo, "status", "--porcelain") == ""  # experiments ran in temporary copies
 
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    baseline_rmse = shown[1]["data"]["metrics"]["model/metrics.json"]["data"]["rmse"]
     experiments = {
         rev["name"]: (
             rev["data"]["params"]["params.yaml"]["data"]["model"]["params"]["learning_rate"],
@@ -207,6 +221,7 @@ def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
     }
     assert sorted(rate for rate, _ in experiments.values()) == [0.1, 0.2]
     best_name = min(experiments, key=lambda name: experiments[name][1])
+    assert experiments[best_name][1] < baseline_rmse, "the weak baseline should lose to a sane learning rate"
 
     # The table is dvc exp show, best (lowest RMSE) first, with the swept param as a column.
     rows = [line for line in swept.stdout.splitlines() if re.search(r"\[sweep-", line)]
@@ -217,13 +232,14 @@ def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
     assert f"best by rmse: {best_name}" in swept.stderr
 
     # Each experiment trained once: one MLflow run each, in the workspace's store, with test metrics.
-    runs = mlflow_runs(repo)
+    runs = mlflow_runs(repo)[:-runs_before]  # newest first: the sweep's, then the baseline's
+    assert len(runs) == 2
     assert sorted(float(r.data.params["model.params.learning_rate"]) for r in runs) == [0.1, 0.2]
     assert sorted(r.data.metrics["test_rmse"] for r in runs) == pytest.approx(
         sorted(e[1] for e in experiments.values())
     )
 
-    # APPLY=1 applies the best of that sweep's experiments (the commit has no metrics to beat).
+    # APPLY=1 applies the best of that sweep's experiments, when it beats the commit.
     make(repo, "sweep", "SET=model.params.learning_rate=0.12", "APPLY=1")
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["params"]["learning_rate"] == 0.12
     assert changed_files(repo) == {"dvc.lock", "params.yaml"}

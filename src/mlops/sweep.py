@@ -185,14 +185,16 @@ def rank(outcomes: Iterable[Outcome], higher_is_better: bool) -> list[Outcome]:
 
 
 def choose(baseline: Outcome | None, outcomes: Iterable[Outcome], higher_is_better: bool) -> Outcome | None:
-    """The experiment worth applying: the best, if it beats the baseline commit (or that has no metric)."""
+    """The experiment worth applying: the best, if it beats the baseline commit's own result.
+
+    None when the commit's result is unknown (DVC's cache does not have it: `make pipeline`
+    puts it there), since then the best experiment could still be worse than what is committed.
+    """
     ranked = rank(outcomes, higher_is_better)
-    if not ranked or ranked[0].value is None:
+    if not ranked or ranked[0].value is None or baseline is None or baseline.value is None:
         return None
-    best, bar = ranked[0], baseline.value if baseline else None
-    if bar is None or (best.value > bar if higher_is_better else best.value < bar):
-        return best
-    return None
+    best = ranked[0]
+    return best if (best.value > baseline.value if higher_is_better else best.value < baseline.value) else None
 
 
 def verdict(baseline: Outcome | None, outcomes: list[Outcome], metric: str, higher_is_better: bool) -> str:
@@ -200,11 +202,14 @@ def verdict(baseline: Outcome | None, outcomes: list[Outcome], metric: str, high
     ranked = rank(outcomes, higher_is_better)
     if not ranked or ranked[0].value is None:
         return f"no experiment has a {metric}"
-    top = ranked[0]
-    against = f"{baseline.name} {_number(baseline.value)}" if baseline and baseline.value is not None else None
+    top = f"{ranked[0].name} {_number(ranked[0].value)}"
+    if baseline is None or baseline.value is None:
+        name = baseline.name if baseline else "this commit"
+        return f"best by {metric}: {top}; {name}'s own {metric} is unknown (run `make pipeline`), so none is applied"
+    against = f"{baseline.name} {_number(baseline.value)}"
     if choose(baseline, outcomes, higher_is_better) is None:
-        return f"no experiment beats {against} on {metric} (best: {top.name} {_number(top.value)})"
-    return f"best by {metric}: {top.name} {_number(top.value)}" + (f" (baseline {against})" if against else "")
+        return f"no experiment beats {against} on {metric} (best: {top})"
+    return f"best by {metric}: {top} (baseline {against})"
 
 
 def varying_params(outcomes: Iterable[Outcome]) -> list[str]:
