@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from dvc.utils.hydra import to_hydra_overrides
+from dvc.utils.serialize import modify_yaml
 from mlflow import MlflowClient
 
 from mlops import sweep
@@ -164,6 +165,35 @@ def test_only_an_experiment_that_beats_the_baseline_is_applied(baseline_value, c
     assert sweep.verdict(baseline, outcomes, "rmse", higher_is_better=False) == line
 
 
+def test_applied_values_go_back_into_the_committed_layout(tmp_path):
+    before = (ROOT / "params.yaml").read_text()
+    applied = yaml.safe_load(before)
+    applied["model"]["params"]["learning_rate"] = 0.123
+    applied["model"]["params"]["verbose"] = 0  # a key the sweep added
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(applied, sort_keys=False))  # block style, no comments: as DVC writes it
+    sweep.keep_layout(path, before)
+    after = path.read_text()
+    assert yaml.safe_load(after) == applied
+    removed = [line for line in before.splitlines() if line not in after.splitlines()]
+    assert [line.strip() for line in removed] == [
+        f"learning_rate: {yaml.safe_load(before)['model']['params']['learning_rate']}"
+    ]
+    assert [line for line in before.splitlines() if line.lstrip().startswith("#")] == [
+        line for line in after.splitlines() if line.lstrip().startswith("#")
+    ]
+
+
+def test_a_removed_key_keeps_dvcs_file(tmp_path):
+    before = (ROOT / "params.yaml").read_text()
+    applied = yaml.safe_load(before)
+    del applied["mlflow"]
+    path = tmp_path / "params.yaml"
+    path.write_text(written := yaml.safe_dump(applied, sort_keys=False))
+    sweep.keep_layout(path, before)
+    assert path.read_text() == written
+
+
 def test_experiments_run_their_own_code_and_log_to_the_workspace_store(tmp_path):
     env = sweep.experiment_env({"PATH": "/bin"}, tmp_path)
     assert env["PYTHONPATH"] == "src"  # relative: each temporary copy's own src/
@@ -184,6 +214,16 @@ def make(repo, *args, check=True):
     return run(repo, "make", "-s", *args, check=check)
 
 
+def with_the_repository_layout(path) -> None:
+    """The copy's params values in this repository's params.yaml text (comments, [a, b] lists)."""
+    values = yaml.safe_load(path.read_text())
+    path.write_text((ROOT / "params.yaml").read_text())
+    with modify_yaml(path) as params:
+        for section, content in values.items():
+            if params.get(section) != content:
+                params[section] = content
+
+
 def changed_files(repo) -> set[str]:
     return {line.split()[-1] for line in git(repo, "status", "--porcelain").splitlines()}
 
@@ -202,6 +242,7 @@ def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
     repo = copy_repository(tmp_path / "repo")
     # A deliberately weak baseline commit, so that the sweep has something to beat.
     set_params(repo, lambda p: p["model"]["params"].update(learning_rate=0.01))
+    with_the_repository_layout(repo / "params.yaml")
     run(repo, "dvc", "repro")
     git(repo, "commit", "-qam", "baseline")
     runs_before = len(mlflow_runs(repo))
@@ -243,6 +284,7 @@ def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
     make(repo, "sweep", "SET=model.params.learning_rate=0.12", "APPLY=1")
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["params"]["learning_rate"] == 0.12
     assert changed_files(repo) == {"dvc.lock", "params.yaml"}
+    assert git(repo, "diff", "--numstat", "params.yaml") == "1\t1\tparams.yaml"  # one value, layout kept
     assert "up to date" in run(repo, "dvc", "status").stdout  # its outputs are in the workspace too
 
     # sweep-apply ranks every experiment from this commit (now three) and applies the best.

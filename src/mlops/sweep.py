@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from mlops import cli
 from mlops.config import Config, ConfigError, load_config, parse_config, read_params
 from mlops.metrics import HIGHER_IS_BETTER
@@ -250,6 +252,24 @@ def _dvc(*args: str, env: Mapping[str, str], capture: bool = False) -> subproces
     return subprocess.run([sys.executable, "-m", "dvc", *args], env=env, text=True, capture_output=capture, check=False)
 
 
+def keep_layout(path: Path, before: str) -> None:
+    """Put the applied values back into params.yaml as it was laid out, comments and all.
+
+    `dvc exp apply` writes the experiment's params.yaml, which DVC rewrote in block style (every
+    [a, b] list over several lines): a noisy diff to review. The values are what count to DVC.
+    """
+    from dvc.utils.serialize import modify_yaml  # ruamel round trip: comments and flow style stay
+
+    applied, previous = flatten(yaml.safe_load(path.read_text(encoding="utf-8"))), flatten(yaml.safe_load(before))
+    if set(previous) - set(applied):
+        return  # a key went away: keep DVC's file rather than guess
+    changed = {key: value for key, value in applied.items() if key not in previous or previous[key] != value}
+    path.write_text(before, encoding="utf-8")
+    with modify_yaml(path) as params:
+        for key, value in changed.items():
+            set_key(params, key, value)
+
+
 def run_grid(points: list[dict[str, Scalar]], overrides: list[list[str]], params_file: str, env) -> tuple:
     """Each point as one `dvc exp run --temp`, in turn: the names that ran and those that failed."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -316,9 +336,11 @@ def main(argv: list[str] | None = None) -> int:
             log.info("nothing to apply: the workspace stays as it is")
         elif not args.apply:
             log.info("apply it with `make sweep-apply` (dvc exp apply %s)", best.name)
-        elif _dvc("exp", "apply", best.name, env=env).returncode != 0:
-            raise cli.StageError(f"dvc exp apply {best.name} failed (its output is above)")
         else:
+            before = Path(args.params).read_text(encoding="utf-8")
+            if _dvc("exp", "apply", best.name, env=env).returncode != 0:
+                raise cli.StageError(f"dvc exp apply {best.name} failed (its output is above)")
+            keep_layout(Path(args.params), before)
             log.info("applied %s to the workspace: review `git diff`, then commit params.yaml and dvc.lock", best.name)
 
     return cli.run("sweep", work)
