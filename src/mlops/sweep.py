@@ -270,7 +270,9 @@ def keep_layout(path: Path, before: str) -> None:
             set_key(params, key, value)
 
 
-def run_grid(points: list[dict[str, Scalar]], overrides: list[list[str]], params_file: str, env) -> tuple:
+def run_grid(
+    points: list[dict[str, Scalar]], overrides: list[list[str]], params_file: str, env: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
     """Each point as one `dvc exp run --temp`, in turn: the names that ran and those that failed."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     prefix = "" if Path(params_file) == Path("params.yaml") else f"{params_file}:"
@@ -314,12 +316,13 @@ def main(argv: list[str] | None = None) -> int:
             points = expand(grid)
             raw = read_params(args.params)
             overrides = [check_point(raw, point, args.params) for point in points]  # all valid before any runs
-            ran, failed = run_grid(points, overrides, str(args.params), env)
+            ran, failed = run_grid(points, overrides, Path(args.params).as_posix(), env)
 
         listing = _dvc("exp", "show", "--json", env=env, capture=True)
         if listing.returncode != 0:
             raise cli.StageError(f"dvc exp show failed: {listing.stderr.strip()}")
-        baseline, outcomes = read_experiments(json.loads(listing.stdout), metrics_file, metric)
+        params_file = Path(args.params).as_posix()
+        baseline, outcomes = read_experiments(json.loads(listing.stdout), metrics_file, metric, params_file)
         if not args.no_run:
             outcomes = [outcome for outcome in outcomes if outcome.name in ran]
         if outcomes:

@@ -8,8 +8,9 @@ import pytest
 
 from mlops.api import create_app
 from mlops.api.monitoring import model_age, trained_time
+from mlops.config import ConfigError, parse_config
 
-from conftest import api_settings
+from conftest import api_settings, params_in
 from servers import gunicorn
 from test_telemetry import sample
 
@@ -90,3 +91,16 @@ def test_the_gauge_is_the_same_across_gunicorn_workers(served):
     with gunicorn(served[3], workers=2) as (url, _), urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     assert sample(text, "model_trained_timestamp_seconds") == recorded_time(served).timestamp()  # max, not a sum
+
+
+@pytest.mark.parametrize(("value", "accepted"), [(30, True), (None, True), (0, False), (-1, False), ("a week", False)])
+def test_the_age_limit_is_validated(tmp_path, value, accepted):
+    params = params_in(tmp_path)
+    params["monitor"]["max_model_age_days"] = value
+    if accepted:
+        assert parse_config(params).monitor.max_model_age_days == value
+    else:
+        with pytest.raises(ConfigError, match=r"monitor\.max_model_age_days"):
+            parse_config(params)
+    del params["monitor"]["max_model_age_days"]
+    assert parse_config(params).monitor.max_model_age_days is None  # absent: no limit
