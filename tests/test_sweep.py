@@ -203,7 +203,7 @@ def test_experiments_run_their_own_code_and_log_to_the_workspace_store(tmp_path)
     )
 
 
-def make(repo, *args, check=True):
+def make(repo, *args, check=True, measure=False):
     """`make` in the copy, with this checkout's environment (.venv, .tools) linked in: no new venv."""
     for name in (".venv", ".tools"):
         if not (repo / name).exists():
@@ -211,7 +211,7 @@ def make(repo, *args, check=True):
             # .gitignore's `/.venv/` matches a directory, not a link to one.
             with (repo / ".git/info/exclude").open("a") as exclude:
                 exclude.write(f"/{name}\n")
-    return run(repo, "make", "-s", *args, check=check)
+    return run(repo, "make", "-s", *args, check=check, measure=measure)
 
 
 def with_the_repository_layout(path) -> None:
@@ -295,13 +295,13 @@ def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
         for experiment in shown[1]["experiments"]
         for rev in experiment["revs"]
     )
-    make(repo, "sweep-apply")
+    make(repo, "sweep-apply", measure=True)  # coverage follows: it runs no pipeline stage
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"] == best[1]["model"]
     assert json.loads((repo / "model/metrics.json").read_text())["rmse"] == pytest.approx(best[0])
     assert "up to date" in run(repo, "dvc", "status").stdout
 
     # Once committed, the experiments belong to the previous commit: nothing to rank from this one.
     git(repo, "commit", "-qam", "apply the sweep's best")
-    again = make(repo, "sweep-apply", check=False)
+    again = make(repo, "sweep-apply", check=False, measure=True)
     assert again.returncode != 0
     assert "no experiments from this commit to rank" in again.stderr

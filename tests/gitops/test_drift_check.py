@@ -238,7 +238,7 @@ def test_a_fresh_model_is_reported_but_not_flagged(fake):
     assert drift_check.main() == 0
     body = fake["calls"][-1][2]
     assert body["title"] == drift_check.TITLE
-    assert "Model trained at 2026-01-01T00:00:00+00:00, 3 days ago (limit: 90 days)." in body["body"]
+    assert "Model `abc123` was trained at 2026-01-01T00:00:00+00:00, 3 days ago (limit: 90 days)." in body["body"]
 
 
 @pytest.mark.parametrize(("limit", "days"), [(90, 89.9), (None, 5000)])
@@ -270,4 +270,4 @@ def test_an_unknown_training_time_is_said_plainly(fake):
     fake["age"] = {"trained_at": None, "age_days": None, "max_age_days": 90, "stale": None}
     assert drift_check.main() == 0
     body = fake["calls"][-1][2]["body"]
-    assert "When the model was trained is unknown" in body
+    assert "When model `abc123` was trained is unknown" in body

@@ -74,11 +74,11 @@ def issue_title(report: dict) -> str:
 
 def age_line(report: dict) -> str:
     """When the live model was trained, against the age limit."""
-    age = report.get("model_age") or {}
+    age, model = report.get("model_age") or {}, f"Model `{report.get('model_version')}`"
     limit = age.get("max_age_days")
     if age.get("age_days") is None:
-        return "When the model was trained is unknown (its image has no run record; see docs/monitoring.md)."
-    line = f"Model trained at {age['trained_at']}, {age['age_days']:,.0f} days ago"
+        return f"When {model[0].lower()}{model[1:]} was trained is unknown (see docs/monitoring.md, Model age)."
+    line = f"{model} was trained at {age['trained_at']}, {age['age_days']:,.0f} days ago"
     if is_stale(report):
         return f"{line}: **older than `monitor.max_model_age_days` ({limit:g})**. Retrain it (Actions → Retrain)."
     return f"{line} (limit: {limit:g} days)." if limit is not None else f"{line}."
@@ -95,9 +95,9 @@ def issue_body(report: dict) -> str:
                 f"The live model is older than `monitor.max_model_age_days`. {summary} "
                 f"({report.get('rows', 0):,} recent rows).",
                 "",
-                f"{model}: {age_line(report)}",
+                age_line(report),
                 "",
-                "This issue is updated by the daily drift check and closed once a fresh model serves without drift.",
+                "This issue is updated by the daily drift check and closed once a fresh model serves.",
                 MARKER,
             ]
         )
@@ -115,7 +115,7 @@ def issue_body(report: dict) -> str:
             f"{model}; window of {report.get('rows', 0):,} recent rows "
             f"({window.get('oldest')} to {window.get('newest')}, {window.get('workers')} worker(s)); "
             f"thresholds: PSI > {report['thresholds']['psi']}, KS p < {report['thresholds']['ks_alpha']}.",
-            *([f"{age_line(report)}"] if report.get("model_age") else []),
+            *([age_line(report)] if report.get("model_age") else []),
             "",
             *rows,
             "",
