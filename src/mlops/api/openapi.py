@@ -230,6 +230,15 @@ def build_spec(
                         "drifted": {"type": "array", "items": {"type": "string"}},
                         "window": {"type": "object"},
                         "model_version": {"type": "string"},
+                        "model_age": {
+                            "type": "object",
+                            "properties": {
+                                "trained_at": {"type": ["string", "null"]},
+                                "age_days": {"type": ["number", "null"]},
+                                "max_age_days": {"type": ["number", "null"]},
+                                "stale": {"type": ["boolean", "null"]},
+                            },
+                        },
                     },
                 },
             },

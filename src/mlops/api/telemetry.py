@@ -33,7 +33,13 @@ class Telemetry:
     """The service's metrics, in a registry of their own (so tests can build many apps)."""
 
     def __init__(
-        self, *, model_version: str, commit: str, prediction_buckets: list[float], classes: list | None = None
+        self,
+        *,
+        model_version: str,
+        commit: str,
+        prediction_buckets: list[float],
+        classes: list | None = None,
+        trained_timestamp: float | None = None,
     ):
         """Regression observes predicted values in `prediction_buckets`; classification (`classes`)
         counts predictions per label and observes the winning probability."""
@@ -78,6 +84,13 @@ class Telemetry:
         )
         self.model_info.labels(model_version=model_version, commit=commit).set(1)
         self._drift_features: set[str] = set()
+        if trained_timestamp is not None:  # only when known: an unset gauge would read 0, i.e. 1970
+            Gauge(
+                "model_trained_timestamp_seconds",
+                "When the model was trained (Unix time): its age is time() - this",
+                multiprocess_mode="max",
+                registry=self.registry,
+            ).set(trained_timestamp)
         self.drift_psi = Gauge(
             "model_drift_psi",
             "Population stability index of recent data vs the training reference",
