@@ -229,7 +229,7 @@ def test_drift_and_age_share_one_issue(fake):
     method, path, body = fake["calls"][-1]
     assert (method, path) == ("PATCH", "/repos/owner/repo/issues/3")
     assert body["title"] == drift_check.TITLE  # drift names the issue; the age is a line in it
-    assert "| median_income | 1.500 |" in body["body"]
+    assert "| feature_a | 1.500 |" in body["body"]
     assert "400 days ago: **older than" in body["body"]
 
 
