@@ -64,7 +64,12 @@ sample: data ## Write the test suite's sample of the raw data (paths.sample); re
 
 .PHONY: pipeline
 pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics
+	@mkdir -p .dvc/tmp && touch .dvc/tmp/repro-start
 	dvc repro
+	@# DVC ends a run that changed anything with "Use `dvc push`": not for the in-repo demo remote.
+	@if [ dvc.lock -nt .dvc/tmp/repro-start ] && [ "$$(dvc remote default 2>/dev/null)" = demo ]; then \
+	  echo "==> No need to \`dvc push\`: the outputs are in .dvc/cache and reproducible; the demo remote"; \
+	  echo "    (.dvc/demo-remote/) holds only the raw data. Pushing is for your own remote (docs/data.md)."; fi
 	@echo
 	@dvc metrics show
 
@@ -73,13 +78,17 @@ run: pipeline serve ## The main job: environment, data, pipeline, metrics, then 
 
 PORT ?= 8000
 .PHONY: serve
-serve: setup ## Serve the trained model on http://127.0.0.1:8000 (gunicorn, as in the container)
+serve: setup ## Serve the trained model on http://127.0.0.1:8000 (gunicorn, as in the container; PORT=...)
+	@python -m mlops.port --port "$(PORT)" --hint "make $(firstword $(filter run serve,$(MAKECMDGOALS)) serve) PORT={port}"
 	HOST=127.0.0.1 PORT=$(PORT) gunicorn -c python:mlops.gunicorn_conf
 
 # CI's test job sets DOCKER_TESTS=0: its image job tests the exact image it pushes instead.
 DOCKER_TESTS ?= 1
 .PHONY: test
-test: lint ## Lint, the whole test suite with coverage, then docker-test (skipped without a daemon)
+test: lint suite ## Lint, the whole test suite with coverage, then docker-test (skipped without a daemon)
+
+.PHONY: suite
+suite: setup ## The test suite with coverage, then docker-test: make test without the lint
 	pytest -m "not docker"
 	@if [ "$(DOCKER_TESTS)" != 0 ]; then $(MAKE) docker-test; fi
 
@@ -94,10 +103,12 @@ pipeline-check: data ## Fail when dvc.lock does not match what the code, params 
 ci-report: pipeline ## Write ci-report/report.md (metrics, params, figures, gate) against BASE
 	python -m mlops.gitops.report --base "$$BASE" --out ci-report
 
+# Cheapest first: lint and the dvc.lock check take seconds, the suite minutes.
 .PHONY: ci
-ci: ## Rehearse CI locally: lint, tests, pipeline check, the PR report against main
-	$(MAKE) test
+ci: ## Rehearse CI locally: lint, pipeline check, the test suite, the PR report against main
+	$(MAKE) lint
 	$(MAKE) pipeline-check
+	$(MAKE) suite
 	$(MAKE) ci-report BASE=main
 	@echo "==> the PR comment CI would post: ci-report/report.md"
 
@@ -109,6 +120,11 @@ integrations: ## Which integrations (DVC remote, MLflow, Render, API key) are sw
 .PHONY: deploy
 deploy: ## Deploy IMAGE (by digest) to Render and verify COMMIT is live; skips without RENDER_* secrets
 	PYTHONPATH=src $(PYTHON) -m mlops.gitops.deploy --image "$${IMAGE:-}" --commit "$${COMMIT:-}"
+
+# Standard library and the GitHub CLI only, like deploy: docs/deploy.md.
+.PHONY: connect-render
+connect-render: ## Link this repo to Render: render.yaml, registry access, GitHub secrets, a live check
+	@PYTHONPATH=src $(PYTHON) -m mlops.gitops.connect_render
 
 # Values from workflows (IMAGE, COMMIT, REQUESTED) reach recipes through the environment: the
 # shell reads them and make never pastes them into a command line.
@@ -139,9 +155,12 @@ retrain: setup ## Refresh imported data (dvc update), reproduce; the Retrain wor
 	else echo "==> data.dvc is tracked data, not a dvc import: nothing to refresh (docs/monitoring.md)"; fi
 	$(MAKE) pipeline
 
+# 5000 is MLflow's default; on macOS AirPlay may hold it: make mlflow-ui MLFLOW_PORT=5001
+MLFLOW_PORT ?= 5000
 .PHONY: mlflow-ui
-mlflow-ui: setup ## Browse experiments in the local MLflow store on http://127.0.0.1:5000
-	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow.db
+mlflow-ui: setup ## Browse experiments in the local MLflow store on http://127.0.0.1:5000 (MLFLOW_PORT=...)
+	@python -m mlops.port --port "$(MLFLOW_PORT)" --hint "make mlflow-ui MLFLOW_PORT={port}"
+	mlflow ui --host 127.0.0.1 --port "$(MLFLOW_PORT)" --backend-store-uri sqlite:///mlflow.db
 
 .PHONY: clean
 clean: ## Remove environments, caches and pipeline outputs (not the data or MLflow runs)

@@ -39,7 +39,7 @@ DRIVER_NOTES = {
     "vfs": [
         *MEMORY_NOTE,
         "",
-        "The `vfs` driver (the docker sandbox's) has no copy-on-write: creating a container copies the",
+        "The `vfs` driver has no copy-on-write: creating a container copies the",
         "whole image, base included, so most of `docker run` → ready is that copy, not the server.",
     ],
     "overlay2": [
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             f"`{args.image}` built on `{base}`, Render defaults (WEB_CONCURRENCY=1), {args.runs} runs. Reproduce:",
             "",
             "```bash",
-            "make benchmark-image            # PYTHON_IMAGE=localhost/python-base:bookworm in the docker sandbox",
+            "make benchmark-image            # any Docker daemon; PYTHON_IMAGE=<base image> to build on another base",
             "```",
             "",
             "| figure | measured | target | met |",

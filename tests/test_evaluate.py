@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import evaluate, prepare, train
+from mlops import evaluate, metrics, model_output, prepare, train
 from mlops.config import parse_config
-from mlops.metrics import regression_metrics
+from mlops.metrics import Scored
+from mlops.raw_data import DataValidationError
 
 from conftest import params_in, write_params
 
@@ -17,13 +18,42 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def test_evaluation_scores_the_test_rows(trained):
     config, result, _, test = trained
     evaluation = evaluate.evaluate(result.pipeline, test, config)
-    predicted = result.pipeline.predict(test[list(config.data.features)])
-    assert evaluation.metrics == regression_metrics(test[config.data.target], predicted)
-    np.testing.assert_allclose(evaluation.predictions["residual"], predicted - test[config.data.target].to_numpy())
+    output = model_output.predict(result.pipeline, test[list(config.data.features)], config.data.task)
+    actual = test[config.data.target].to_numpy()
+    scored = Scored(actual, output.values, output.probabilities, output.classes)
+    assert evaluation.metrics == metrics.compute(config.data.task, scored)
+    np.testing.assert_array_equal(evaluation.predictions["predicted"], output.values)
+    if output.classes is None:
+        np.testing.assert_allclose(evaluation.predictions["residual"], output.values - actual)
+    assert evaluation.scored_on == config.gate.metric
     assert list(evaluation.importance["feature"].sort_values()) == sorted(config.data.features)
     assert evaluation.importance["importance"].is_monotonic_decreasing
-    # median_income is the strongest predictor of house value in this data.
-    assert evaluation.importance["feature"].iloc[0] == "median_income"
+
+
+@pytest.mark.parametrize("scenario", ["multiclass", "binary"])
+def test_a_classifier_is_scored_on_labels_and_probabilities(served_scenario, scenario):
+    config, result, test, _ = served_scenario(scenario)
+    evaluation = evaluate.evaluate(result.pipeline, test, config)
+    assert set(evaluation.metrics) == {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc"}
+    classes = result.classes
+    probability_columns = [evaluate.probability_column(label) for label in classes]
+    assert evaluation.predictions.columns.tolist() == ["actual", "predicted", *probability_columns]
+    np.testing.assert_allclose(evaluation.predictions[probability_columns].sum(axis=1), 1.0)
+    correct = (evaluation.predictions["actual"] == evaluation.predictions["predicted"]).mean()
+    assert evaluation.metrics["accuracy"] == pytest.approx(correct)
+    # Permutation importance is measured on the gated metric: shuffling the best feature must hurt it.
+    assert evaluation.scored_on == config.gate.metric
+    assert evaluation.importance["importance"].iloc[0] > 0
+
+
+def test_a_test_label_the_model_never_saw_is_refused(served_scenario):
+    config, result, test, _ = served_scenario("multiclass")
+    test = test.copy()
+    test.loc[test.index[0], config.data.target] = "never-seen"
+    with pytest.raises(
+        DataValidationError, match=r"class\(es\) 'never-seen' \(1 row\(s\)\) in the test split were never seen"
+    ):
+        evaluate.evaluate(result.pipeline, test, config)
 
 
 def test_plot_data_is_a_seeded_sample(trained, tmp_path):
@@ -35,11 +65,19 @@ def test_plot_data_is_a_seeded_sample(trained, tmp_path):
     pd.testing.assert_frame_equal(first, second)
 
 
-def test_figures_are_pngs(trained, tmp_path):
-    config, result, _, test = trained
+FIGURES = {
+    "regression": ["predicted_vs_actual.png", "residuals.png", "importance.png"],
+    "multiclass": ["confusion_matrix.png", "calibration.png", "importance.png"],
+    "binary": ["confusion_matrix.png", "calibration.png", "roc.png", "precision_recall.png", "importance.png"],
+}
+
+
+@pytest.mark.parametrize("scenario", list(FIGURES))
+def test_each_task_draws_its_figures(served_scenario, tmp_path, scenario):
+    config, result, test, _ = served_scenario(scenario)
     evaluation = evaluate.evaluate(result.pipeline, test, config)
-    paths = evaluate.draw_figures(evaluation, tmp_path / "figures", config.data.target)
-    assert [p.name for p in paths] == ["predicted_vs_actual.png", "residuals.png", "importance.png"]
+    paths = evaluate.draw_figures(evaluation, tmp_path / "figures", config.data.target, "units")
+    assert [p.name for p in paths] == FIGURES[scenario]
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in paths)
 
 
@@ -47,19 +85,18 @@ def test_main_writes_metrics_plots_and_logs_to_the_training_run(params_file, wor
     for stage in (prepare, train, evaluate):
         assert stage.main(["--params", str(params_file)]) == 0
     config = parse_config(params_in(workdir))
-    metrics = json.loads(config.paths.metrics.read_text())
-    assert set(metrics) == {"rmse", "mae", "r2", "mape"}
-    assert pd.read_csv(config.paths.predictions).columns.tolist() == ["actual", "predicted", "residual"]
-    assert sorted(p.name for p in config.paths.figures.iterdir()) == [
-        "importance.png",
-        "predicted_vs_actual.png",
-        "residuals.png",
-    ]
+    scores = json.loads(config.paths.metrics.read_text())
+    assert set(scores) <= set(metrics.names(config.data.task))
+    assert config.gate.metric in scores
+    assert pd.read_csv(config.paths.predictions).columns.tolist()[:2] == ["actual", "predicted"]
+    figures = sorted(p.name for p in config.paths.figures.iterdir())
+    assert "importance.png" in figures
     run_id = json.loads(config.paths.run.read_text())["mlflow"]["run_id"]
     run = mlflow.get_run(run_id)
-    assert run.data.metrics["test_rmse"] == pytest.approx(metrics["rmse"])
+    gated = config.gate.metric
+    assert run.data.metrics[f"test_{gated}"] == pytest.approx(scores[gated])
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "figures")]
-    assert "figures/residuals.png" in artifacts
+    assert sorted(artifacts) == [f"figures/{name}" for name in figures]
 
 
 def test_main_without_a_run_record_still_evaluates(params_file, workdir, capsys):

@@ -2,10 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import ConfigError, parse_config
+from mlops import model_output
+from mlops.config import CLASSIFICATION, REGRESSION, ConfigError, parse_config
 from mlops.features import FeatureEngineer, SelectColumns, build_pipeline, make_estimator
 
-from conftest import params_in
+from conftest import features_of, params_in
 
 
 def test_engineer_adds_ratios_and_rotations():
@@ -49,47 +50,106 @@ def test_select_columns_orders_and_checks():
 def test_pipeline_handles_missing_values_and_unseen_categories(trained):
     config, result, _, test = trained
     rows = test[list(config.data.features)].head(4).copy()
-    rows.loc[rows.index[0], "total_bedrooms"] = np.nan
-    rows.loc[rows.index[1], "ocean_proximity"] = "ON THE MOON"
-    rows.loc[rows.index[2], "households"] = 0.0
-    predictions = result.pipeline.predict(rows)
-    assert np.isfinite(predictions).all()
+    for name in features_of(config, kind="numeric"):
+        rows.loc[rows.index[0], name] = np.nan
+    for name in features_of(config, kind="categorical"):
+        rows.loc[rows.index[1], name] = "NOT A CATEGORY"
+    for _, denominator in config.features.ratios.values():
+        rows.loc[rows.index[2], denominator] = 0.0
+    output = model_output.predict(result.pipeline, rows, config.data.task)
+    assert len(output.values) == 4
+    if output.probabilities is None:
+        assert np.isfinite(output.values).all()
+    else:
+        np.testing.assert_allclose(output.probabilities.sum(axis=1), 1.0)
 
 
-def test_one_hot_columns_follow_training_categories(trained):
-    _, result, train, _ = trained
-    names = list(result.pipeline[:-1].get_feature_names_out())
-    categories = sorted(train["ocean_proximity"].unique())
-    assert [n for n in names if n.startswith("ocean_proximity_")] == [f"ocean_proximity_{c}" for c in categories]
-    assert {"rooms_per_household", "rotated_45"} <= set(names)
+def test_columns_out_of_preprocessing_follow_the_config(trained):
+    config, result, train, _ = trained
+    engineered = list(config.features.ratios)
+    if config.features.rotations:
+        engineered += [f"rotated_{d:g}" for d in config.features.rotations.degrees]
+    one_hot = [
+        f"{name}_{category}"
+        for name in features_of(config, kind="categorical")
+        for category in sorted(train[name].dropna().unique())
+    ]
+    expected = [*features_of(config, kind="numeric"), *engineered, *one_hot]
+    assert list(result.pipeline[:-1].get_feature_names_out()) == expected
 
 
 @pytest.mark.parametrize(
-    ("model", "expected"),
+    ("task", "model", "expected"),
     [
-        ({"family": "GradientBoostingClassifier", "params": {}}, r"not a scikit-learn regressor"),
-        ({"family": "Ridge", "params": {"max_iter": 5, "depth": 2}}, r"Ridge has no parameter\(s\) depth"),
         (
+            REGRESSION,
+            {"family": "GradientBoostingClassifier", "params": {}},
+            r"^model.family: GradientBoostingClassifier is a classifier, but data.task is regression: pick a regressor",
+        ),
+        (
+            CLASSIFICATION,
+            {"family": "Ridge", "params": {}},
+            r"^model.family: Ridge is a regressor, but data.task is classification: pick a classifier",
+        ),
+        (REGRESSION, {"family": "NoSuchModel", "params": {}}, r"'NoSuchModel' is not a scikit-learn regressor \(e.g. "),
+        (CLASSIFICATION, {"family": "NoSuchModel", "params": {}}, r"'NoSuchModel' is not a scikit-learn classifier"),
+        (REGRESSION, {"family": "Ridge", "params": {"max_iter": 5, "depth": 2}}, r"Ridge has no parameter\(s\) depth"),
+        (
+            REGRESSION,
             {"family": "HistGradientBoostingRegressor", "params": {"max_iter": "abc", "random_state": 0}},
             r"^model\.params\.max_iter: The 'max_iter' parameter of HistGradientBoostingRegressor must be an int "
             r"in the range \[1, inf\)\. Got 'abc' instead",
         ),
         (
+            REGRESSION,
             {"family": "HistGradientBoostingRegressor", "params": {"max_iter": 10, "learning_rate": -0.1}},
             r"^model\.params\.learning_rate: The 'learning_rate' parameter .* must be a float in the range "
             r"\(0\.0, inf\)\. Got -0\.1 instead",
         ),
-        ({"family": "Ridge", "params": {"solver": "fastest"}}, r"^model\.params\.solver: .*Got 'fastest' instead"),
+        (
+            REGRESSION,
+            {"family": "Ridge", "params": {"solver": "fastest"}},
+            r"^model\.params\.solver: .*Got 'fastest' instead",
+        ),
+        (CLASSIFICATION, {"family": "LogisticRegression", "params": {"C": -1}}, r"^model\.params\.C: "),
     ],
 )
-def test_model_family_and_params_are_checked(tmp_path, model, expected):
-    config = parse_config(params_in(tmp_path, model=model))
+def test_model_family_and_params_are_checked(task, model, expected):
+    from mlops.config import ModelConfig
+
     with pytest.raises(ConfigError, match=expected):
-        make_estimator(config.model)
+        make_estimator(ModelConfig(**model), task)
 
 
-def test_any_regressor_family_trains(tmp_path, trained):
-    _, _, train, test = trained
-    config = parse_config(params_in(tmp_path, model={"family": "Ridge", "params": {"alpha": 1.0}}))
+def test_a_classifier_without_probabilities_is_calibrated():
+    from mlops.config import ModelConfig
+
+    estimator = make_estimator(ModelConfig(family="LinearSVC", params={"C": 0.5}), CLASSIFICATION)
+    assert type(estimator).__name__ == "CalibratedClassifierCV"
+    assert estimator.estimator.C == 0.5
+    assert (
+        type(make_estimator(ModelConfig(family="LogisticRegression"), CLASSIFICATION)).__name__ == "LogisticRegression"
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "model"),
+    [
+        ("regression", {"family": "Ridge", "params": {"alpha": 1.0}}),
+        ("multiclass", {"family": "LinearSVC", "params": {}}),
+        ("binary", {"family": "GaussianNB", "params": {}}),
+    ],
+)
+def test_other_families_train_and_predict(tmp_path, scenario, model):
+    from mlops.prepare import prepare
+    from mlops.raw_data import load_raw
+
+    config = parse_config(params_in(tmp_path, scenario, model=model))
+    train, test = prepare(load_raw(config.paths.raw, config.data), config)
     pipeline = build_pipeline(config).fit(train[list(config.data.features)], train[config.data.target])
-    assert np.isfinite(pipeline.predict(test[list(config.data.features)])).all()
+    output = model_output.predict(pipeline, test[list(config.data.features)], config.data.task)
+    if config.data.is_classification:
+        assert set(output.values) <= set(train[config.data.target])
+        np.testing.assert_allclose(output.probabilities.sum(axis=1), 1.0)
+    else:
+        assert np.isfinite(output.values).all()

@@ -7,8 +7,11 @@ import re
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT
-from e2e import copy_repository, git, run
+from mlops.config import load_config
+from mlops.raw_data import load_raw
+
+from conftest import ROOT, accepted_params, demo_only
+from e2e import copy_repository, git, run, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -19,21 +22,23 @@ def test_dvc_repro_end_to_end(tmp_path):
     first = run(repo, "dvc", "repro")
     for stage in ("prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first.stdout
-    assert "[train] fitting HistGradientBoostingRegressor" in first.stderr  # progress is shown
+    config = load_config(repo / "params.yaml")
+    assert f"[train] fitting {config.model.family}" in first.stderr  # progress is shown
 
-    metrics = json.loads((repo / "model/metrics.json").read_text())
-    assert metrics["rmse"] > 0
-    assert 0 < metrics["r2"] <= 1
-    metadata = json.loads((repo / "model/metadata.json").read_text())
-    assert len(list((repo / "reports/figures").glob("*.png"))) == 3
+    metrics = json.loads((repo / config.paths.metrics).read_text())
+    gated = config.gate.metric
+    assert gated in metrics
+    metadata = json.loads((repo / config.paths.metadata).read_text())
+    assert metadata["task"] == config.data.task
+    assert "importance.png" in {path.name for path in (repo / config.paths.figures).glob("*.png")}
 
     # The run is in MLflow's default local store inside the working directory.
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-    record = json.loads((repo / "model/run.json").read_text())
+    record = json.loads((repo / config.paths.run).read_text())
     assert record["model_version"] == metadata["model"]["version"]
     run_info = client.get_run(record["mlflow"]["run_id"])
     assert run_info.data.tags["git_commit"] == git(repo, "rev-parse", "HEAD") + "-dirty"  # params changed
-    assert run_info.data.metrics["test_rmse"] == pytest.approx(metrics["rmse"])
+    assert run_info.data.metrics[f"test_{gated}"] == pytest.approx(metrics[gated])
 
     # A second repro does nothing; DVC agrees everything is current; git sees only dvc.lock.
     second = run(repo, "dvc", "repro")
@@ -48,8 +53,9 @@ def test_dvc_repro_end_to_end(tmp_path):
     assert git(repo, "status", "--porcelain") == ""
 
     # Changing one model knob reruns train and evaluate only.
-    params = (repo / "params.yaml").read_text().replace("learning_rate: 0.15", "learning_rate: 0.2")
-    (repo / "params.yaml").write_text(params)
+    if "random_state" not in accepted_params(config.model.family, config.data.task):
+        pytest.skip(f"{config.model.family} has no random_state to change")
+    set_params(repo, lambda p: p["model"]["params"].update(random_state=p["model"]["params"]["random_state"] + 1))
     third = run(repo, "dvc", "repro")
     assert "Running stage 'prepare'" not in third.stdout
     assert "Running stage 'train'" in third.stdout
@@ -57,19 +63,27 @@ def test_dvc_repro_end_to_end(tmp_path):
 
 def test_raw_data_is_never_written(tmp_path):
     repo = copy_repository(tmp_path / "repo")
-    sample = repo / "tests/fixtures/housing_sample.csv"
+    sample = repo / load_config(repo / "params.yaml").paths.raw
     before = hashlib.sha256(sample.read_bytes()).hexdigest()
     run(repo, "dvc", "repro", "prepare")
     assert hashlib.sha256(sample.read_bytes()).hexdigest() == before
 
 
-def test_fresh_clone_pulls_the_demo_data_offline(tmp_path):
+def test_a_fresh_clone_pulls_the_raw_data_from_the_default_remote(tmp_path):
     repo = copy_repository(tmp_path / "origin", sample_data=False)
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
     run(clone, "dvc", "pull", "data.dvc")
-    data = (clone / "data/housing.csv").read_bytes()
+    raw = clone / load_config(clone / "params.yaml").paths.raw
+    assert load_raw(raw, load_config(clone / "params.yaml").data).shape[0] > 0
+    assert git(clone, "status", "--porcelain") == ""
+
+
+@demo_only
+def test_the_demo_data_is_the_documented_file(tmp_path):
+    import dvc.api
+
+    data = dvc.api.read("data/housing.csv", repo=str(ROOT), mode="rb")
     documented = re.search(r"sha256 of housing.csv: `([0-9a-f]{64})`", (ROOT / "docs/data.md").read_text())
     assert hashlib.sha256(data).hexdigest() == documented.group(1)
     assert data.count(b"\n") == 20_641  # header + 20,640 rows
-    assert git(clone, "status", "--porcelain") == ""

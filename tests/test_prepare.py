@@ -1,11 +1,14 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from mlops import prepare
-from mlops.config import parse_config
+from mlops.config import StratifyConfig, parse_config
 from mlops.raw_data import DataValidationError, load_raw
 
-from conftest import SAMPLE, params_in, write_params
+from conftest import SAMPLE, features_of, params_in, repo_config, write_params
+
+NUMERIC = features_of(repo_config(), kind="numeric")[0]
 
 
 @pytest.fixture
@@ -13,9 +16,15 @@ def raw(config):
     return load_raw(SAMPLE, config.data)
 
 
+def quartile_bins(raw: pd.DataFrame, column: str = NUMERIC) -> StratifyConfig:
+    """Bins at a numeric column's quartiles, open at both ends."""
+    edges = np.unique(raw[column].quantile([0.25, 0.5, 0.75]).to_numpy())
+    return StratifyConfig(column=column, bins=[-np.inf, *edges.tolist(), np.inf])
+
+
 def test_split_is_reproducible_and_a_partition(raw, config):
-    train_a, test_a = prepare.split(raw, config.split)
-    train_b, test_b = prepare.split(raw, config.split)
+    train_a, test_a = prepare.split(raw, config.split, config.stratify)
+    train_b, test_b = prepare.split(raw, config.split, config.stratify)
     pd.testing.assert_frame_equal(train_a, train_b)
     pd.testing.assert_frame_equal(test_a, test_b)
     assert set(train_a.index).isdisjoint(test_a.index)
@@ -25,68 +34,110 @@ def test_split_is_reproducible_and_a_partition(raw, config):
 
 def test_another_seed_gives_another_split(raw, config):
     other = config.split.model_copy(update={"seed": config.split.seed + 1})
-    assert set(prepare.split(raw, config.split)[1].index) != set(prepare.split(raw, other)[1].index)
+    assert set(prepare.split(raw, config.split, None)[1].index) != set(prepare.split(raw, other, None)[1].index)
 
 
-def test_split_is_stratified_on_income(raw, config):
-    _, test = prepare.split(raw, config.split)
-    bins = config.split.stratify.bins
-    overall = pd.cut(raw["median_income"], bins).value_counts(normalize=True).sort_index()
-    in_test = pd.cut(test["median_income"], bins).value_counts(normalize=True).sort_index()
-    # Stratified: every income band's share in the test split is within one row of its overall share.
+@pytest.mark.parametrize("source", ["configured", "quartiles"])
+def test_split_is_stratified(raw, config, source):
+    stratify = config.stratify if source == "configured" else quartile_bins(raw)
+    if stratify is None:
+        pytest.skip("params.yaml does not stratify the split")
+    _, test = prepare.split(raw, config.split, stratify)
+    overall = prepare.strata_of(raw, stratify).value_counts(normalize=True)
+    in_test = prepare.strata_of(test, stratify).value_counts(normalize=True).reindex(overall.index, fill_value=0)
+    # Stratified: every stratum's share in the test split is within one row of its overall share.
     assert (in_test - overall).abs().max() <= 1 / len(test) + 1e-9
 
 
 def test_split_without_stratification(raw, tmp_path):
     params = params_in(tmp_path)
-    params["split"].pop("stratify")
+    params["split"]["stratify"] = "none"
     config = parse_config(params)
-    train, test = prepare.split(raw, config.split)
+    assert config.stratify is None
+    train, test = prepare.split(raw, config.split, config.stratify)
     assert len(train) + len(test) == len(raw)
 
 
-def sparse_top_bin(raw: pd.DataFrame) -> pd.DataFrame:
-    """The sample with a single row left in the top income bin, (6, inf]."""
-    return pd.concat([raw[raw["median_income"] <= 6], raw[raw["median_income"] > 6].head(1)])
+def test_too_sparse_bins_name_the_bin_and_the_fix(raw, config):
+    stratify = quartile_bins(raw)
+    top = stratify.bins[-2]
+    sparse = pd.concat([raw[raw[NUMERIC] <= top], raw[raw[NUMERIC] > top].head(1)])
+    with pytest.raises(DataValidationError) as error:
+        prepare.split(sparse, config.split, stratify)
+    message = str(error.value)
+    assert f"cannot stratify the train/test split on '{NUMERIC}'" in message
+    assert f"bin(s) ({top:g}, inf] has 1 row(s); each bin needs at least 2" in message
+    assert "Merge sparse bins with a neighbour in params.yaml (split.stratify.bins)" in message
 
 
-def one_row_missing_income(raw: pd.DataFrame) -> pd.DataFrame:
+def test_missing_values_get_a_stratum_of_their_own(raw, config):
     frame = raw.copy()
-    frame.loc[frame.index[0], "median_income"] = float("nan")
-    return frame
+    frame.loc[frame.index[0], NUMERIC] = np.nan
+    with pytest.raises(DataValidationError, match=r"bin\(s\) outside \[-inf, inf\] or missing has 1 row\(s\)"):
+        prepare.split(frame, config.split, quartile_bins(raw))
 
 
-def two_rows_per_bin(raw: pd.DataFrame) -> pd.DataFrame:
-    """Every bin has its 2 rows, but a 20% test split of 10 rows cannot hold all 5 bins."""
-    return raw.groupby(pd.cut(raw["median_income"], [0, 1.5, 3, 4.5, 6, float("inf")])).head(2)
+def test_more_strata_than_test_rows_is_explained_with_the_counts(raw, config):
+    stratify = quartile_bins(raw)
+    tiny = raw.groupby(prepare.strata_of(raw, stratify)).head(2)  # 2 rows per bin: a 20% test split has 1 or 2
+    with pytest.raises(
+        DataValidationError, match=r"should be greater or equal to the number of classes.*\(rows per bin: "
+    ):
+        prepare.split(tiny, config.split.model_copy(update={"test_size": 0.2}), stratify)
 
 
-@pytest.mark.parametrize(
-    ("make_frame", "expected"),
-    [
-        (sparse_top_bin, r"bin\(s\) \(6, inf\] has 1 row\(s\); each bin needs at least 2"),
-        (one_row_missing_income, r"bin\(s\) outside \[0, inf\] or missing has 1 row\(s\)"),
-        (
-            two_rows_per_bin,
-            r"test_size = 2 should be greater or equal to the number of classes = 5 "
-            r"\(rows per bin: \[0, 1\.5\]: 2, \(1\.5, 3\]: 2, .*\(6, inf\]: 2\)",
-        ),
-    ],
-)
-def test_split_too_sparse_to_stratify_names_the_bins_and_the_fix(raw, config, make_frame, expected):
-    with pytest.raises(DataValidationError, match=expected) as error:
-        prepare.split(make_frame(raw), config.split)
-    assert "stratify the train/test split on 'median_income'" in str(error.value)
-    assert "Merge sparse bins with a neighbour in params.yaml (split.stratify.bins)" in str(error.value)
+def classification_frame(tmp_path, scenario="multiclass"):
+    cfg = parse_config(params_in(tmp_path, scenario))
+    return cfg, load_raw(cfg.paths.raw, cfg.data)
 
 
-def prepare_fails_on(workdir, capsys, name: str, write) -> str:
+def test_classification_stratifies_on_the_target_by_default(tmp_path):
+    cfg, raw = classification_frame(tmp_path)
+    train, test = prepare.prepare(raw, cfg)
+    target = cfg.data.target
+    overall = raw[target].value_counts(normalize=True)
+    assert (test[target].value_counts(normalize=True) - overall).abs().max() <= 1 / len(test) + 1e-9
+    assert set(train[target]) == set(raw[target])
+
+
+def test_a_class_with_one_row_is_named(tmp_path):
+    cfg, raw = classification_frame(tmp_path)
+    target = cfg.data.target
+    rare = raw[target].iloc[0]
+    frame = pd.concat([raw[raw[target] != rare], raw[raw[target] == rare].head(1)])
+    with pytest.raises(DataValidationError) as error:
+        prepare.prepare(frame, cfg)
+    assert f"cannot stratify the train/test split on '{target}': value(s) {rare!r} has 1 row(s)" in str(error.value)
+    assert "split.stratify: none" in str(error.value)
+
+
+def test_a_target_with_one_class_is_refused(tmp_path):
+    cfg, raw = classification_frame(tmp_path)
+    target = cfg.data.target
+    only = raw[raw[target] == raw[target].iloc[0]]
+    with pytest.raises(
+        DataValidationError, match=rf"column '{target}' \(the target\) has 1 class\(es\) .*at least two"
+    ):
+        prepare.prepare(only, cfg)
+
+
+def test_a_test_class_never_seen_in_training_is_refused(tmp_path):
+    cfg, raw = classification_frame(tmp_path)
+    target = cfg.data.target
+    train, test = prepare.split(raw, cfg.split, None)
+    test = test.copy()
+    test.loc[test.index[:2], target] = "unseen-label"
+    with pytest.raises(DataValidationError, match=r"class\(es\) 'unseen-label' \(2 row\(s\)\) are in the test split"):
+        prepare.check_classes(train, test, cfg.data)
+
+
+def prepare_fails_on(workdir, capsys, name: str, write, **sections) -> str:
     """Run prepare on a raw file that `write(path)` creates; it must exit 1 with one error line,
     no traceback and no outputs. Returns its stderr."""
     raw = workdir / "incoming" / name
     raw.parent.mkdir()
     write(raw)
-    params = params_in(workdir)
+    params = params_in(workdir, **sections)
     params["paths"]["raw"] = str(raw)
     assert prepare.main(["--params", str(write_params(workdir, params))]) == 1
     err = capsys.readouterr().err
@@ -95,11 +146,15 @@ def prepare_fails_on(workdir, capsys, name: str, write) -> str:
     return err
 
 
-def test_main_fails_on_a_sparse_income_bin_and_writes_nothing(workdir, config, capsys):
-    sparse = sparse_top_bin(load_raw(SAMPLE, config.data))
-    err = prepare_fails_on(workdir, capsys, "sparse.csv", lambda path: sparse.to_csv(path, index=False))
-    assert "[prepare] error: cannot stratify the train/test split on 'median_income'" in err
-    assert "(6, inf] has 1 row(s)" in err
+def test_main_fails_on_a_sparse_bin_and_writes_nothing(workdir, config, capsys):
+    raw = load_raw(SAMPLE, config.data)
+    stratify = quartile_bins(raw)
+    top = stratify.bins[-2]
+    sparse = pd.concat([raw[raw[NUMERIC] <= top], raw[raw[NUMERIC] > top].head(1)])
+    split = {**params_in(workdir)["split"], "stratify": {"column": NUMERIC, "bins": stratify.bins}}
+    err = prepare_fails_on(workdir, capsys, "sparse.csv", lambda path: sparse.to_csv(path, index=False), split=split)
+    assert f"[prepare] error: cannot stratify the train/test split on '{NUMERIC}'" in err
+    assert f"({top:g}, inf] has 1 row(s)" in err
 
 
 def test_main_writes_both_splits_and_reads_them_back(params_file, workdir, capsys):
@@ -109,12 +164,19 @@ def test_main_writes_both_splits_and_reads_them_back(params_file, workdir, capsy
     test = prepare.read_frame(config.paths.test, config.data)
     raw = load_raw(SAMPLE, config.data)
     assert len(train) + len(test) == len(raw)
-    assert "total_bedrooms: 13 missing value(s)" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(
+        pd.concat([train, test]).sort_index(ignore_index=True).dtypes.to_frame(), raw.dtypes.to_frame()
+    )
+    err = capsys.readouterr().err
+    for name, count in raw.isna().sum().items():
+        if count:
+            assert f"{name}: {count} missing value(s)" in err
 
 
 def test_main_fails_on_bad_data_and_writes_nothing(workdir, capsys):
-    bad = SAMPLE.read_text().replace("NEAR BAY", "NEAR BAY,extra", 1)
-    err = prepare_fails_on(workdir, capsys, "bad.csv", lambda path: path.write_text(bad))
+    lines = SAMPLE.read_text().splitlines()
+    lines[5] += ",extra"
+    err = prepare_fails_on(workdir, capsys, "bad.csv", lambda path: path.write_text("\n".join(lines) + "\n"))
     assert "[prepare] error:" in err
     assert "bad.csv: not a valid CSV" in err
 

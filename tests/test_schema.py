@@ -4,6 +4,10 @@ import pytest
 
 from mlops.schema import FeatureSchema
 
+from conftest import pick_feature
+
+MISSING = ...  # drop the field from the record
+
 
 @pytest.fixture
 def schema(trained):
@@ -14,13 +18,17 @@ def test_schema_is_derived_from_training_rows(trained):
     config, result, train, _ = trained
     schema = result.schema
     assert schema.names == list(config.data.features)
-    by_name = {spec.name: spec for spec in schema.features}
-    assert by_name["ocean_proximity"].categories == sorted(train["ocean_proximity"].unique())
-    assert by_name["total_bedrooms"].nullable is bool(train["total_bedrooms"].isna().any())
-    assert by_name["median_income"].nullable is False
-    assert by_name["latitude"].observed_min == train["latitude"].min()
-    assert by_name["latitude"].max == config.data.columns["latitude"].max
-    assert schema.categorical == ["ocean_proximity"]
+    for spec in schema.features:
+        column = train[spec.name]
+        assert spec.type == config.data.columns[spec.name].type
+        assert spec.nullable is bool(column.isna().any())
+        if spec.type == "categorical":
+            assert spec.categories == sorted(column.dropna().unique())
+        else:
+            assert spec.observed_min == column.min()
+            assert spec.observed_max == column.max()
+            assert (spec.min, spec.max) == (config.data.columns[spec.name].min, config.data.columns[spec.name].max)
+    assert schema.categorical == [s.name for s in schema.features if s.type == "categorical"]
     assert FeatureSchema.model_validate(schema.model_dump(mode="json")) == schema
 
 
@@ -30,69 +38,85 @@ def test_example_record_is_valid(schema):
     assert records[0].keys() == set(schema.names)
 
 
-def _example(schema, **changes):
+def _above(spec):
+    return spec.max + 1 if spec.max is not None else spec.min - 1
+
+
+def _bound_message(spec):
+    return f"less than or equal to {spec.max:g}" if spec.max is not None else f"greater than or equal to {spec.min:g}"
+
+
+# (picked feature, value it gets, what the error says): the features come from the model's schema.
+CASES = [
+    pytest.param({"kind": "numeric"}, "3.5", "expected a finite number, got '3.5'", id="text-for-number"),
+    pytest.param({"kind": "numeric"}, True, "expected a finite number, got True", id="bool-for-number"),
+    pytest.param({"kind": "numeric"}, math.nan, "expected a finite number, got nan", id="nan"),
+    pytest.param({"kind": "numeric"}, math.inf, "expected a finite number, got inf", id="inf"),
+    pytest.param({"kind": "numeric"}, 10**400, "expected a finite number", id="huge-int"),
+    pytest.param({"kind": "numeric", "nullable": False}, None, "expected a finite number, got None", id="null"),
+    pytest.param({"nullable": False}, MISSING, "required field is missing", id="missing"),
+    pytest.param({"kind": "numeric", "bounded": True}, _above, _bound_message, id="out-of-range"),
+    pytest.param(
+        {"kind": "categorical"},
+        "NOT A CATEGORY",
+        "'NOT A CATEGORY' is not an allowed value; expected one of: '",
+        id="unknown-category",
+    ),
+    pytest.param({"kind": "categorical"}, 3, "3 is not an allowed value", id="number-for-category"),
+]
+
+
+@pytest.mark.parametrize(("wanted", "value", "message"), CASES)
+def test_invalid_records_name_field_and_reason(schema, wanted, value, message):
+    spec = pick_feature(schema, **wanted)
     record = schema.example_record()
-    for key, value in changes.items():
-        if value is ...:
-            record.pop(key)
-        else:
-            record[key] = value
-    return record
+    if value is MISSING:
+        record.pop(spec.name)
+    else:
+        record[spec.name] = value(spec) if callable(value) else value
+    _, errors = schema.validate_records([schema.example_record(), record])
+    assert [(e.record, e.field) for e in errors] == [(1, spec.name)]
+    assert (message(spec) if callable(message) else message) in errors[0].message
 
 
-@pytest.mark.parametrize(
-    ("changes", "field", "message"),
-    [
-        ({"median_income": "3.5"}, "median_income", "expected a finite number, got '3.5'"),
-        ({"median_income": True}, "median_income", "expected a finite number, got True"),
-        ({"median_income": math.nan}, "median_income", "expected a finite number, got nan"),
-        ({"median_income": math.inf}, "median_income", "expected a finite number, got inf"),
-        ({"median_income": 10**400}, "median_income", "expected a finite number"),
-        ({"median_income": None}, "median_income", "expected a finite number, got None"),
-        ({"median_income": ...}, "median_income", "required field is missing"),
-        ({"latitude": 91.0}, "latitude", "less than or equal to 90"),
-        ({"population": -1}, "population", "greater than or equal to 0"),
-        (
-            {"ocean_proximity": "ON THE MOON"},
-            "ocean_proximity",
-            "'ON THE MOON' is not an allowed value; expected one of: '<1H OCEAN', 'INLAND'",
-        ),
-        ({"ocean_proximity": 3}, "ocean_proximity", "3 is not an allowed value"),
-        ({"colour": "red"}, "colour", "unknown field (not a model feature)"),
-    ],
-)
-def test_invalid_records_name_field_and_reason(schema, changes, field, message):
-    _, errors = schema.validate_records([schema.example_record(), _example(schema, **changes)])
-    assert [(e.record, e.field) for e in errors] == [(1, field)]
-    assert message in errors[0].message
+def test_an_unknown_field_is_named(schema):
+    _, errors = schema.validate_records([{**schema.example_record(), "not_a_feature": 1}])
+    assert [(e.record, e.field, e.message) for e in errors] == [
+        (0, "not_a_feature", "unknown field (not a model feature)")
+    ]
 
 
 def test_nullable_fields_may_be_null_or_omitted(schema):
-    nullable = [spec.name for spec in schema.features if spec.nullable]
-    assert nullable == ["total_bedrooms"]
-    records, errors = schema.validate_records(
-        [_example(schema, total_bedrooms=None), _example(schema, total_bedrooms=...)]
-    )
+    spec = pick_feature(schema, nullable=True)
+    as_null = {**schema.example_record(), spec.name: None}
+    omitted = {key: value for key, value in schema.example_record().items() if key != spec.name}
+    records, errors = schema.validate_records([as_null, omitted])
     assert errors == []
     frame = schema.to_frame(records)
-    assert frame["total_bedrooms"].isna().all()
+    assert frame[spec.name].isna().all()
     assert list(frame.columns) == schema.names
 
 
 def test_all_errors_of_all_records_come_back_at_once(schema):
+    first, last = schema.names[0], schema.names[-1]
     records = [
-        _example(schema, latitude="x", ocean_proximity="?"),
+        {**schema.example_record(), first: [1], last: {"x": 1}},
         schema.example_record(),
-        _example(schema, households=-5),
+        {**schema.example_record(), first: "?"},
     ]
     _, errors = schema.validate_records(records)
-    assert sorted((e.record, e.field) for e in errors) == [(0, "latitude"), (0, "ocean_proximity"), (2, "households")]
+    assert sorted((e.record, e.field) for e in errors) == sorted({(0, first), (0, last), (2, first)})
 
 
 def test_record_json_schema_matches_the_features(schema):
     json_schema = schema.record_json_schema()
     assert json_schema["additionalProperties"] is False
-    assert set(json_schema["required"]) == set(schema.names) - {"total_bedrooms"}
-    assert json_schema["properties"]["ocean_proximity"]["enum"] == schema.features[-1].categories
-    assert json_schema["properties"]["latitude"]["maximum"] == 90
+    assert set(json_schema["required"]) == {s.name for s in schema.features if not s.nullable}
+    for spec in schema.features:
+        prop = json_schema["properties"][spec.name]
+        options = prop.get("anyOf", [prop])
+        if spec.type == "categorical":
+            assert any(option.get("enum") == spec.categories for option in options)
+        elif spec.max is not None:
+            assert any(option.get("maximum") == spec.max for option in options)
     assert json_schema["example"] == schema.example_record()

@@ -53,3 +53,32 @@ def test_unreachable_server_is_detected_before_any_work(monkeypatch):
 
 def test_flatten_params():
     assert tracking._flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_logging_a_run_prints_no_mlflow_info_lines_or_pip_warning(workdir, trained, capfd, monkeypatch):
+    """`make run` output: MLflow's INFO lines and its conda.yaml pip warning are noise here."""
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    cfg, result, train_frame, _ = trained
+    info = tracking.log_training(
+        experiment="quiet",
+        pipeline=result.pipeline,
+        sample=train_frame[list(cfg.data.features)].head(20),
+        params={"model": {"family": cfg.model.family}},
+        metrics={"train_rmse": 1.0},
+        tags={"git_commit": "abc"},
+    )
+    assert info["run_id"]
+    captured = capfd.readouterr()
+    output = captured.out + captured.err
+    assert "INFO mlflow" not in output
+    assert "Failed to resolve installed pip version" not in output
+
+
+def test_mlflow_logging_level_still_turns_the_info_lines_back_on(monkeypatch):
+    import logging
+
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "INFO")
+    logger = logging.getLogger("mlflow")
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    tracking.quiet_mlflow()
+    assert logger.getEffectiveLevel() == logging.INFO

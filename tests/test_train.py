@@ -1,34 +1,52 @@
 import json
+import time
 
 import joblib
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 
-from mlops import prepare, train
+from mlops import metrics, model_output, prepare, train
 from mlops.artifacts import sha256_file
 from mlops.config import parse_config
-from mlops.metrics import regression_metrics
+from mlops.metrics import Scored, regression_metrics
 
 from conftest import params_in
 
 
-def test_model_predictions_are_sane(trained):
+def test_the_model_beats_a_trivial_one(trained):
+    """Better than always predicting the training mean (regression) or majority class (classification)."""
     config, result, train_frame, test_frame = trained
-    predictions = result.pipeline.predict(test_frame[list(config.data.features)])
-    target = train_frame[config.data.target]
-    assert np.isfinite(predictions).all()
-    assert (predictions >= 0).all()
-    assert predictions.max() <= 1.25 * target.max()
-    # Better than always predicting the training mean, by a clear margin.
-    baseline = regression_metrics(test_frame[config.data.target], np.full(len(test_frame), target.mean()))
-    assert regression_metrics(test_frame[config.data.target], predictions)["rmse"] < 0.8 * baseline["rmse"]
+    target, actual = train_frame[config.data.target], test_frame[config.data.target]
+    output = model_output.predict(result.pipeline, test_frame[list(config.data.features)], config.data.task)
+    if config.data.is_classification:
+        assert set(output.values) <= set(target)
+        assert (output.values == actual.to_numpy()).mean() >= (actual == target.mode()[0]).mean()
+    else:
+        assert np.isfinite(output.values).all()
+        baseline = regression_metrics(actual, np.full(len(actual), target.mean()))
+        assert regression_metrics(actual, output.values)["rmse"] < baseline["rmse"]
 
 
 def test_train_metrics_are_measured_on_the_training_rows(trained):
     config, result, train_frame, _ = trained
-    predictions = result.pipeline.predict(train_frame[list(config.data.features)])
-    assert result.metrics == regression_metrics(train_frame[config.data.target], predictions)
+    output = model_output.predict(result.pipeline, train_frame[list(config.data.features)], config.data.task)
+    scored = Scored(train_frame[config.data.target].to_numpy(), output.values, output.probabilities, output.classes)
+    assert result.metrics == metrics.compute(config.data.task, scored)
+    assert config.gate.metric in result.metrics
+
+
+def test_a_classifier_saves_its_classes_and_profiles_predicted_labels(served_scenario):
+    config, result, _, _ = served_scenario("multiclass")
+    metadata = json.loads(config.paths.metadata.read_text())
+    labels = sorted(pd.read_csv(config.paths.raw)[config.data.target].unique())
+    assert metadata["task"] == "classification"
+    assert metadata["target"]["classes"] == labels == result.classes
+    assert sum(metadata["target"]["shares"]) == pytest.approx(1.0, abs=1e-5)
+    profile = result.reference["features"]["prediction"]
+    assert profile["type"] == "categorical"
+    assert profile["categories"] == [str(label) for label in labels]
 
 
 def test_main_saves_model_metadata_and_an_mlflow_run(params_file, workdir):
@@ -47,18 +65,21 @@ def test_main_saves_model_metadata_and_an_mlflow_run(params_file, workdir):
 
     pipeline = joblib.load(config.paths.model)
     test = prepare.read_frame(config.paths.test, config.data)
-    assert np.isfinite(pipeline.predict(test[list(config.data.features)])).all()
+    assert len(model_output.predict(pipeline, test[list(config.data.features)], config.data.task).values) == len(test)
+    assert metadata["task"] == config.data.task
 
     record = json.loads(config.paths.run.read_text())
     assert record["model_version"] == metadata["model"]["version"]
     run = mlflow.get_run(record["mlflow"]["run_id"])
     assert run.data.params["model.family"] == config.model.family
-    assert run.data.metrics["train_rmse"] == metadata["train_metrics"]["rmse"]
+    gated = config.gate.metric
+    assert run.data.metrics[f"train_{gated}"] == metadata["train_metrics"][gated]
+    assert run.data.tags["task"] == config.data.task
     assert run.data.tags["data_sha256"] == metadata["data"]["train_sha256"]
     assert run.data.tags["model_version"] == metadata["model"]["version"]
     logged = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
     sample = test[list(config.data.features)].head(5)
-    np.testing.assert_allclose(logged.predict(sample), pipeline.predict(sample))
+    np.testing.assert_array_equal(logged.predict(sample), pipeline.predict(sample))
     model_info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     assert model_info.signature.inputs.input_names() == list(config.data.features)
 
@@ -91,3 +112,24 @@ def test_main_with_an_unreachable_tracking_server_fails_in_one_line(params_file,
     assert not config.paths.metadata.exists()
     assert not config.paths.run.exists()
     assert list(config.paths.model.parent.glob("*")) == []
+
+
+def test_progress_says_what_to_expect_and_keeps_talking(params_file, workdir, monkeypatch, capsys):
+    assert prepare.main(["--params", str(params_file)]) == 0
+    monkeypatch.setenv("MLOPS_PROGRESS_SECONDS", "0.05")
+    fit = train.train
+
+    def slow_train(frame, config):
+        time.sleep(0.3)  # long enough for a few progress lines
+        return fit(frame, config)
+
+    monkeypatch.setattr(train, "train", slow_train)
+    assert train.main(["--params", str(params_file)]) == 0
+    err = capsys.readouterr().err
+    assert "(expected: about " in err
+    assert "from a pilot fit" in err
+    assert " elapsed" in err
+    assert ": done in " in err
+    # The second run of the same model on the same rows expects what the first took.
+    assert train.main(["--params", str(params_file)]) == 0
+    assert "as the last run of this model on these rows" in capsys.readouterr().err

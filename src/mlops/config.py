@@ -41,7 +41,7 @@ class PathsConfig(_Frozen):
     def _outputs_outside_raw_data(self) -> PathsConfig:
         raw_dir = self.raw.parent
         for name in PathsConfig.model_fields:
-            if name == "raw":
+            if name in ("raw", "sample"):  # inputs: the sample is read, never written, by the pipeline
                 continue
             path = getattr(self, name)
             if raw_dir in path.parents or path == raw_dir:

@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         artifacts.write_json(config.paths.metrics, evaluation.metrics)
         width = max(map(len, evaluation.metrics), default=0)
         for name, value in evaluation.metrics.items():
-            log.info("  test %-*s %s", width, name, f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}")
+            log.info("  test %-*s %s", width, name, metrics.shown(value))
 
     return cli.run("evaluate", work)
 

@@ -161,6 +161,12 @@ def compute(task: str, scored: Scored) -> dict[str, float]:
     return result
 
 
+def shown(value: float) -> str:
+    """A metric value for people: 43,333 / 61.25 / 0.8597 (enough digits to see a change)."""
+    size = abs(value)
+    return f"{value:,.0f}" if size >= 1000 else f"{value:,.2f}" if size >= 10 else f"{value:,.4f}"
+
+
 def regression_metrics(y_true, y_pred) -> dict[str, float]:
     """rmse, mae, r2 and mape (a fraction, not percent)."""
     return compute(REGRESSION, Scored(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)))

@@ -98,7 +98,7 @@ def check_frame(frame: pd.DataFrame, data: DataConfig, *, require_target: bool =
             if fractional.any():
                 problems.append(
                     f"column {name!r} (the target): data.task is classification, but it holds non-integer numbers "
-                    f"(e.g. {column[fractional].iloc[0]!r}) in {_rows(fractional)}; class labels are text or whole "
+                    f"(e.g. {numbers[fractional].iloc[0]:g}) in {_rows(fractional)}; class labels are text or whole "
                     "numbers. Predicting a number? Set data.task: regression"
                 )
     return problems
@@ -122,6 +122,8 @@ def load_raw(path: Path, data: DataConfig, *, require_target: bool = True) -> pd
     """Parse and validate a raw CSV; raise DataValidationError listing every problem."""
     frame = parse_csv(path)
     problems = check_frame(frame, data, require_target=require_target)
+    if len(problems) == 1:
+        raise DataValidationError(f"{path}: {problems[0]}")
     if problems:
         raise DataValidationError(f"{path}: invalid data\n" + "\n".join(f"  - {p}" for p in problems))
     return coerce(frame, data, require_target=require_target)

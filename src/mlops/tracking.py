@@ -58,9 +58,28 @@ def _check_server(uri: str) -> None:
         ) from None
 
 
+class _DropPipVersionWarning(logging.Filter):
+    """MLflow warns that it cannot pin pip in the model's conda.yaml (uv environments have no pip).
+    The model's requirements are pinned by `pip_requirements`; conda.yaml's pip is irrelevant."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to resolve installed pip version")
+
+
+def quiet_mlflow() -> None:
+    """MLflow logs INFO lines (database migrations, experiment creation, uv detection) on every
+    run: show warnings and errors only, unless MLFLOW_LOGGING_LEVEL asks for more."""
+    if not os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    environment = logging.getLogger("mlflow.utils.environment")
+    if not any(isinstance(item, _DropPipVersionWarning) for item in environment.filters):
+        environment.addFilter(_DropPipVersionWarning())
+
+
 @contextmanager
 def tracked(experiment: str) -> Iterator[None]:
     """Turn MLflow and connection failures inside the block into one clear StageError."""
+    quiet_mlflow()
     # Fail in seconds, not after minutes of retries, when a configured server is down.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")

@@ -20,7 +20,7 @@ from mlops.bundle import model_version
 from mlops.config import Config, DataConfig, load_config
 from mlops.drift import build_reference
 from mlops.features import build_pipeline
-from mlops.metrics import Scored
+from mlops.metrics import Scored, shown
 from mlops.prepare import read_frame
 from mlops.provenance import git_commit, library_versions
 from mlops.schema import FeatureSchema
@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         with progress.heartbeat(log, what, expected or None, basis):
             result = train(frame, config)
         fit_seconds = time.perf_counter() - started
-        shown = ", ".join(f"{name} {_show(value)}" for name, value in result.metrics.items())
-        log.info("train metrics: %s", shown)
+        log.info("train metrics: %s", ", ".join(f"{name} {shown(value)}" for name, value in result.metrics.items()))
 
         with artifacts.atomic_path(config.paths.model) as tmp_model:
             joblib.dump(result.pipeline, tmp_model)
@@ -191,10 +190,6 @@ def _read_json(path) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
-
-
-def _show(value: float) -> str:
-    return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
 
 
 if __name__ == "__main__":

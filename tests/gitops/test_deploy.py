@@ -1,5 +1,7 @@
 """The deploy script against a fake Render on 127.0.0.1 (a deploy hook and a service)."""
 
+import os
+import subprocess
 import urllib.parse
 from typing import ClassVar
 
@@ -7,6 +9,7 @@ import pytest
 
 from mlops.gitops import deploy
 
+from conftest import ROOT
 from fake_http import JsonHandler, serve
 
 OLD, NEW = "a" * 40, "b" * 40
@@ -29,7 +32,7 @@ class FakeRender(JsonHandler):
         elif url.path == "/predict":
             state["predict_headers"].append(dict(self.headers))
             state["predict_bodies"].append(body)
-            self.reply(200, {"prediction": 123456.7, "model_version": "m1", "request_id": "r"})
+            self.reply(200, {"prediction": state["prediction"], "model_version": "m1", "request_id": "r"})
         else:
             self.reply(404, {})
 
@@ -48,7 +51,7 @@ class FakeRender(JsonHandler):
 def render(monkeypatch):
     FakeRender.state = {
         "hooks": [], "polls": 0, "flip_after": 2, "serve_commit": NEW, "hook_status": 200,
-        "predict_headers": [], "predict_bodies": [],
+        "predict_headers": [], "predict_bodies": [], "prediction": 123456.7,
     }  # fmt: skip
     with serve(FakeRender) as base:
         monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", f"{base}/deploy/srv-1?key={HOOK_KEY}")
@@ -178,3 +181,19 @@ def test_half_a_render_configuration_fails_and_names_what_is_missing(render, mon
     assert run() == 2
     assert f"{unset} is not set" in capsys.readouterr().out
     assert render["hooks"] == []
+
+
+@pytest.mark.parametrize(("prediction", "ok"), [("INLAND", True), (1, True), (None, False), ("", False), (True, False)])
+def test_a_classifier_label_passes_the_smoke_test_and_nothing_else_does(render, capsys, prediction, ok):
+    render["prediction"] = prediction
+    assert run() == (0 if ok else 1)
+    assert ("smoke /predict answered" in capsys.readouterr().out) is ok
+
+
+def test_make_deploy_without_secrets_skips_even_without_an_image(tmp_path):
+    """What `make deploy` does on a laptop: no RENDER_* secrets, no IMAGE: a skip, not an error."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("RENDER_", "IMAGE", "COMMIT"))}
+    done = subprocess.run(["make", "-s", "deploy"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Render deploy skipped" in done.stdout
+    assert "pinned by digest" not in done.stdout + done.stderr

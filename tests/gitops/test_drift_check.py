@@ -16,7 +16,7 @@ BOT = {"body": f"The live service reports drift...\n{drift_check.MARKER}"}  # an
 
 def report(verdict: str) -> dict:
     feature = {
-        "name": "median_income",
+        "name": "feature_a",
         "psi": 1.5 if verdict == "drift" else 0.01,
         "ks_pvalue": 1e-9,
         "drifted": verdict == "drift",
@@ -27,7 +27,7 @@ def report(verdict: str) -> dict:
         "thresholds": {"psi": 0.2, "ks_alpha": 0.001},
         "features": [feature],
         "prediction": {"name": "prediction", "psi": 0.5, "ks_pvalue": 1e-5, "drifted": verdict == "drift"},
-        "drifted": ["median_income", "prediction"] if verdict == "drift" else [],
+        "drifted": ["feature_a", "prediction"] if verdict == "drift" else [],
         "window": {"oldest": "2026-11-26T00:00:00+00:00", "newest": "2026-11-26T06:00:00+00:00", "workers": 2},
         "model_version": "abc123",
     }
@@ -91,8 +91,8 @@ def test_drift_opens_a_labelled_issue(fake, capsys):
     method, path, body = fake["calls"][-1]
     assert (method, path) == ("POST", "/repos/owner/repo/issues")
     assert body["labels"] == ["drift"]
-    assert "**median_income, prediction**" in body["body"]
-    assert "| median_income | 1.500 |" in body["body"]
+    assert "**feature_a, prediction**" in body["body"]
+    assert "| feature_a | 1.500 |" in body["body"]
     assert os.environ["RENDER_SERVICE_URL"] not in body["body"]  # the issue may be public; the URL is a secret
     assert fake["auth"] == {f"Bearer {TOKEN}"}
     assert TOKEN not in capsys.readouterr().out

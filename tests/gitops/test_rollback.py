@@ -108,3 +108,33 @@ def test_make_passes_the_workflow_input_through_the_environment_only(registry):
     assert "not an image tag or a 40-character commit SHA" in done.stderr
     assert not marker.exists()
     assert sent() == []
+
+
+@pytest.mark.parametrize(
+    ("stderr", "cause"),
+    [
+        ("docker: 'buildx' is not a docker command.\nSee 'docker --help'", "docker buildx is not available"),
+        ("docker: unknown command: docker buildx\n\nRun 'docker --help' for more information", "docker buildx is not available"),
+        ("ERROR: failed to authorize: failed to fetch anonymous token: 401 Unauthorized", "the registry refused access"),
+        ("ERROR: dial tcp: lookup ghcr.io: no such host", "the registry could not be reached"),
+        ("ERROR: ghcr.io/owner/repo:v1: not found", "the registry has no such image"),
+        ("something else entirely", "docker buildx imagetools failed (something else entirely)"),
+    ],
+)  # fmt: skip
+def test_a_docker_failure_names_its_real_cause(tmp_path, monkeypatch, capsys, stderr, cause):
+    script = tmp_path / "docker"
+    script.write_text(f"#!/bin/sh\ncat >&2 <<'END'\n{stderr}\nEND\nexit 1\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+    assert rollback.main(["--requested", "v1"]) == 1
+    err = capsys.readouterr().err
+    assert f"ghcr.io/owner/repo:v1: {cause}" in err
+    assert err.count("\n") == 1
+
+
+def test_no_docker_at_all_is_said_plainly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no docker on PATH
+    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+    assert rollback.main(["--requested", "v1"]) == 1
+    assert "docker is not installed" in capsys.readouterr().err

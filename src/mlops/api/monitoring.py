@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, render_template
 
 from mlops.api.drift_window import DriftWindow
 from mlops.config import MonitorConfig
@@ -58,15 +58,30 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(float(timestamp), UTC).isoformat(timespec="seconds")
 
 
-blueprint = Blueprint("monitoring", __name__)
+blueprint = Blueprint("monitoring", __name__, template_folder="templates")
+UNAVAILABLE = "the model bundle has no drift reference"
+
+
+def _current_report() -> dict | None:
+    state = current_app.extensions["mlops"]
+    if state.monitoring is None:
+        return None
+    report = state.monitoring.report()
+    state.telemetry.record_drift(report)
+    report["model_version"] = state.predictor.bundle.version
+    return report
 
 
 @blueprint.get("/monitoring/drift")
 def drift():
-    state = current_app.extensions["mlops"]
-    if state.monitoring is None:
-        return jsonify(verdict="unavailable", reason="the model bundle has no drift reference"), 503
-    report = state.monitoring.report()
-    state.telemetry.record_drift(report)
-    report["model_version"] = state.predictor.bundle.version
+    report = _current_report()
+    if report is None:
+        return jsonify(verdict="unavailable", reason=UNAVAILABLE), 503
     return jsonify(report)
+
+
+@blueprint.get("/monitoring")
+def page():
+    """The drift report as a page, for people (/monitoring/drift is the same, as JSON)."""
+    report = _current_report()
+    return render_template("monitoring.html", report=report, reason=UNAVAILABLE), 200 if report else 503

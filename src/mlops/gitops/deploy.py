@@ -112,8 +112,9 @@ def _commit_of(answer: Answer) -> str | None:
     return body.get("commit") if isinstance(body, dict) else None
 
 
-def smoke_predict(target: Target, metadata: dict) -> float:
-    """One prediction for a typical record of the live schema; it must be a finite number."""
+def smoke_predict(target: Target, metadata: dict) -> float | str:
+    """One prediction for a typical record of the live schema: a finite number (regression) or a
+    label (classification)."""
     features = metadata.get("schema", {}).get("features", [])
     record = {feature["name"]: feature.get("typical") for feature in features}
     headers = {"Content-Type": "application/json"}
@@ -122,9 +123,14 @@ def smoke_predict(target: Target, metadata: dict) -> float:
     answer = request(f"{target.service_url}/predict", method="POST", data=json.dumps(record).encode(), headers=headers)
     body = answer.json() if answer.status == 200 else None
     value = body.get("prediction") if isinstance(body, dict) else None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    label = isinstance(value, str) and bool(value)
+    if isinstance(value, bool) or not (label or _finite(value)):
         raise DeployError(f"smoke /predict failed ({answer.error or f'HTTP {answer.status}'})")
-    return float(value)
+    return value
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def deploy(target: Target, image: str, commit: str, *, timeout: float, interval: float, say: Callable[[str], None]):
@@ -133,7 +139,8 @@ def deploy(target: Target, image: str, commit: str, *, timeout: float, interval:
     metadata = wait_for_commit(target, commit, timeout=timeout, interval=interval, say=say)
     say(f"{target.service_url} is serving commit {commit[:12]} (model {metadata.get('model', {}).get('version')})")
     prediction = smoke_predict(target, metadata)
-    say(f"smoke /predict answered {prediction:,.2f}")
+    shown = f"{prediction:,.2f}" if isinstance(prediction, float) else repr(prediction)
+    say(f"smoke /predict answered {shown}")
     return metadata
 
 
@@ -149,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[deploy] {message}", flush=True)
 
     try:
-        check_arguments(args.image, args.commit)
+        # Secrets first: without them there is nothing to deploy to, whatever the arguments.
         target = Target.from_environment(os.environ)
+        if target is not None:
+            check_arguments(args.image, args.commit)
     except DeployError as error:
         say(f"error: {error}")
         write_summary(f"- ❌ Render deploy failed: {error}")

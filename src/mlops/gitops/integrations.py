@@ -75,7 +75,8 @@ def integrations(env: Mapping[str, str], remote_url: str | None) -> list[Integra
             has("API_KEY"),
             "`/predict` requires the key; the deploy smoke test sends it"
             if has("API_KEY")
-            else "`/predict` is open; set the `API_KEY` secret here and the same `API_KEY` in Render's dashboard",
+            else "`/predict` is open, or CI cannot smoke-test it; `make connect-render` copies the key Render "
+            "generated (render.yaml) into the `API_KEY` secret",
         ),
         Integration(
             "CI on retrain PRs",
@@ -95,14 +96,15 @@ def render_deploy(has) -> Integration:
     if hook or service:
         missing = "RENDER_SERVICE_URL" if hook else "RENDER_DEPLOY_HOOK_URL"
         return Integration(
-            "Render deploy", False, f"half configured: set `{missing}` too (the deploy job fails until then)"
+            "Render deploy",
+            False,
+            f"half configured: set `{missing}` too, or rerun `make connect-render` (the deploy job fails until then)",
         )
     return Integration(
         "Render deploy",
         False,
-        "images are built but not deployed; create the service from render.yaml, then set the "
-        "`RENDER_DEPLOY_HOOK_URL` (service → Settings → Deploy Hook) and `RENDER_SERVICE_URL` "
-        "(https://<name>.onrender.com) secrets",
+        "images are built but not deployed; run `make connect-render` (docs/deploy.md): it creates the service "
+        "from render.yaml and will set the `RENDER_DEPLOY_HOOK_URL` and `RENDER_SERVICE_URL` secrets",
     )
 
 

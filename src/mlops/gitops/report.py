@@ -29,7 +29,7 @@ import yaml
 from mlops import cli
 from mlops.bundle import read_run_record
 from mlops.config import DEFAULT_PARAMS
-from mlops.metrics import HIGHER_IS_BETTER, METRICS
+from mlops.metrics import HIGHER_IS_BETTER, METRICS, shown
 
 log = logging.getLogger(__name__)
 MARKER = "<!-- mlops-template: model report -->"
@@ -56,6 +56,7 @@ class Gate:
     passed: bool
     reasons: list[str]
     source: str  # which branch's params.yaml set the thresholds
+    note: str | None = None  # why the usual rule (the base's thresholds) did not apply
 
 
 def _read_json(path: Path) -> dict | None:
@@ -191,24 +192,34 @@ def quality_gate(base: Results, current: Results) -> Gate:
     """
     base_gate = gate_settings(base.params)
     source, gate = (base.label, base_gate) if base_gate else (current.label, gate_settings(current.params))
+    note = None
+    task, base_task = _task(current.params), _task(base.params)
+    if base_gate and task != base_task:
+        # The base's metric does not exist for this task: only this branch's gate can judge it.
+        source, gate = current.label, gate_settings(current.params)
+        note = f"this PR changes data.task from {base_task} to {task}: its own gate applies (review it)"
     name = gate.get("metric")
     metric = METRICS.get(name)
     if metric is None:
-        return Gate(False, [f"`gate.metric` {name!r} in {source}'s params.yaml is not a known metric"], source)
+        return Gate(False, [f"`gate.metric` {name!r} in {source}'s params.yaml is not a known metric"], source, note)
     reasons: list[str] = []
     value = (current.metrics or {}).get(name)
     if not _finite(value):
-        return Gate(False, [f"this branch produced no finite {name} (got {value!r})"], source)
+        return Gate(False, [f"this branch produced no finite {name} (got {value!r})"], source, note)
     threshold = gate.get("threshold")
     if _finite(threshold) and metric.worse_by(threshold, value) > 0:
         reasons.append(f"{name} {_number(value, name)} is worse than the threshold {_number(threshold, name)}")
     allowance = gate.get("max_regression_pct")
-    old = (base.metrics or {}).get(name)
+    old = (base.metrics or {}).get(name) if note is None else None
     if _finite(allowance) and _finite(old) and old != 0:
         worse_pct = 100 * metric.worse_by(old, value) / abs(old)
         if worse_pct > allowance:
             reasons.append(f"{name} is {worse_pct:.2f}% worse than {base.label} (allowed: {allowance}%)")
-    return Gate(not reasons, reasons, source)
+    return Gate(not reasons, reasons, source, note)
+
+
+def _task(params: dict) -> str:
+    return (params.get("data") or {}).get("task") or "regression"
 
 
 def _finite(value: object) -> bool:
@@ -220,7 +231,7 @@ def _number(value: object, metric: str = "") -> str:
         return "-"
     if not isinstance(value, int | float) or not math.isfinite(value):
         return str(value)
-    return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
+    return shown(value)
 
 
 def _metric_rows(base: Results, current: Results) -> list[str]:
@@ -261,6 +272,8 @@ def render(base: Results, current: Results, gate: Gate, out: Path) -> str:
         f"this PR `{current.commit[:12]}`</sub>",
         "",
     ]
+    if gate.note:
+        lines += [f"> ⚠️ {gate.note}.", ""]
     if base.note:
         lines += [f"> Base results unavailable: {base.note}. Only the absolute limit applies.", ""]
     lines += ["### Metrics (test split)", "", *_metric_rows(base, current), ""]

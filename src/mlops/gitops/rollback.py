@@ -41,13 +41,36 @@ def image_tag(requested: str) -> str:
     raise ResolveError(f"not an image tag or a 40-character commit SHA: {requested!r}")
 
 
+# What docker printed -> the cause to report (first match wins; network before "no such").
+FAILURES = (
+    (re.compile(r"is not a docker command|unknown command|unknown flag", re.I),
+     "docker buildx is not available (install Docker's buildx plugin)"),
+    (re.compile(r"unauthorized|denied|authentication required|forbidden", re.I),
+     "the registry refused access (log in: docker login ghcr.io)"),
+    (re.compile(r"dial tcp|no such host|i/o timeout|connection refused", re.I), "the registry could not be reached"),
+    (re.compile(r"not found|manifest unknown|name unknown", re.I), "the registry has no such image"),
+)  # fmt: skip
+
+
+def failure_cause(stderr: str) -> str:
+    """Why `docker buildx imagetools inspect` failed, in words, with the line of docker's that says so."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()] or ["no output"]
+    for pattern, cause in FAILURES:
+        line = next((line for line in lines if pattern.search(line)), None)
+        if line:
+            return f"{cause} ({line})"
+    return f"docker buildx imagetools failed ({lines[-1]})"
+
+
 def docker_inspect(reference: str, field: str) -> object:
     """`docker buildx imagetools inspect` one field of a registry image, as JSON."""
     command = ["docker", "buildx", "imagetools", "inspect", reference, "--format", f"{{{{json .{field}}}}}"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ResolveError("docker is not installed: resolving an image needs docker buildx imagetools") from None
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ResolveError(f"{reference}: the registry has no such image ({last})")
+        raise ResolveError(f"{reference}: {failure_cause(done.stderr)}")
     try:
         return json.loads(done.stdout)
     except ValueError:

@@ -1,0 +1,129 @@
+"""Forks, end to end: another dataset, model and task in a copy of this repository, with nothing
+under src/ or tests/ edited. The real `dvc repro`, the PR report against the fork's main, and
+the API under gunicorn, for a numeric-only regression (no stratification, no engineered
+features), a multiclass classifier with text labels and a categorical column with missing values,
+and a binary classifier with whole-number labels."""
+
+import json
+import sys
+import urllib.request
+
+import pytest
+import yaml
+from forks import SCENARIOS, fork_params, write_csv
+
+from mlops.config import load_config
+from mlops.metrics import names
+from mlops.prepare import read_frame
+
+from conftest import fast_model
+from e2e import copy_repository, git, run, set_params
+from servers import gunicorn
+
+pytestmark = pytest.mark.slow
+
+
+def make_fork(directory, scenario: str):
+    """A copy of this repository turned into the fork, as its owner would: data, params, `dvc add`."""
+    repo = copy_repository(directory / "repo", sample_data=False)
+    frame, changes = SCENARIOS[scenario]()
+    for old in (repo / "data").glob("*.csv"):
+        old.unlink()
+    write_csv(frame, repo / "data" / f"{scenario}.csv")
+    params = fork_params(yaml.safe_load((repo / "params.yaml").read_text()), changes, f"data/{scenario}.csv")
+    params["model"] = fast_model(params["model"], params["data"]["task"])
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, "dvc", "add", "--quiet", "data")
+    run(repo, "dvc", "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"fork: {scenario}")
+    return repo, load_config(repo / "params.yaml")
+
+
+def post(url: str, payload: object) -> dict:
+    request = urllib.request.Request(
+        f"{url}/predict", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def get(url: str, path: str) -> str:
+    with urllib.request.urlopen(f"{url}{path}", timeout=30) as response:
+        return response.read().decode()
+
+
+def check_fork(tmp_path, scenario: str) -> None:
+    repo, config = make_fork(tmp_path, scenario)
+    task = config.data.task
+
+    # The pipeline: the task's metrics, the model's metadata, and nothing left for git.
+    metrics = json.loads((repo / config.paths.metrics).read_text())
+    assert set(metrics) <= set(names(task))
+    assert config.gate.metric in metrics
+    metadata = json.loads((repo / config.paths.metadata).read_text())
+    assert metadata["task"] == task
+    assert [spec["name"] for spec in metadata["schema"]["features"]] == list(config.data.features)
+    assert git(repo, "status", "--porcelain") == ""
+
+    # The PR report: a PR that swaps in a trivial model, against the fork's main.
+    git(repo, "checkout", "-q", "-b", "pr")
+    trivial = "DummyClassifier" if config.data.is_classification else "DummyRegressor"
+    set_params(repo, lambda p: p.update(model={"family": trivial, "params": {}}))
+    run(repo, "dvc", "repro")
+    git(repo, "commit", "-qam", "a trivial model")
+    done = run(repo, sys.executable, "-m", "mlops.gitops.report", "--base", "main", "--out", "ci-report", check=False)
+    text = (repo / "ci-report" / "report.md").read_text()
+    assert "Base results unavailable" not in text
+    for name in metrics:
+        assert f"| {name} |" in text
+    assert f"| `model.family` | `{config.model.family}` | `{trivial}` |" in text
+    gate = json.loads((repo / "ci-report" / "gate.json").read_text())
+    assert done.returncode == (0 if gate["passed"] else 1)
+    assert not gate["passed"], "a trivial model must fail the fork's own gate"
+    assert any(config.gate.metric in reason for reason in gate["reasons"])
+
+    # The API under gunicorn, serving the fork's model (back on main).
+    git(repo, "checkout", "-q", "main")
+    run(repo, "dvc", "checkout", "--quiet")
+    test_rows = json.loads(
+        read_frame(repo / config.paths.test, config.data).head(3)[list(config.data.features)].to_json(orient="records")
+    )
+    with gunicorn(repo) as (url, _):
+        assert json.loads(get(url, "/ready"))["status"] == "ready"
+        one = post(url, test_rows[0])
+        batch = post(url, {"records": test_rows})
+        spec = json.loads(get(url, "/openapi.json"))
+        exposition = get(url, "/metrics")
+        served = json.loads(get(url, "/metadata"))
+    assert served["task"] == task
+    assert len(batch["predictions"]) == 3
+    assert batch["predictions"][0] == one["prediction"]
+    prediction_schema = spec["components"]["schemas"]["Prediction"]["properties"]
+    if config.data.is_classification:
+        classes = metadata["target"]["classes"]
+        assert one["prediction"] in classes
+        assert set(one["probabilities"]) == {str(label) for label in classes}
+        assert sum(one["probabilities"].values()) == pytest.approx(1.0)
+        assert prediction_schema["prediction"]["enum"] == classes
+        assert f'model_predictions_by_label_total{{label="{one["prediction"]}"}}' in exposition
+    else:
+        assert isinstance(one["prediction"], float)
+        assert "probabilities" not in one
+        assert prediction_schema["prediction"]["type"] == "number"
+        assert "model_prediction_value_bucket" in exposition
+
+
+class TestNumericRegression:
+    def test_pipeline_report_and_api(self, tmp_path):
+        check_fork(tmp_path, "regression-numeric")
+
+
+class TestMulticlassWithTextLabels:
+    def test_pipeline_report_and_api(self, tmp_path):
+        check_fork(tmp_path, "multiclass")
+
+
+class TestBinaryWithWholeNumberLabels:
+    def test_pipeline_report_and_api(self, tmp_path):
+        check_fork(tmp_path, "binary")
