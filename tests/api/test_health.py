@@ -115,7 +115,7 @@ class Probabilities:
 BAD_PROBABILITIES = [
     pytest.param(lambda n: [[1 / (n + 1)] * (n + 1)], "do not match the {n} classes", id="a-column-too-many"),
     pytest.param(lambda n: [[1 / n] * n] * 2, "do not match the {n} classes", id="two-rows-for-one"),
-    pytest.param(lambda n: [[np.nan] * n], "do not match the {n} classes", id="not-a-number"),
+    pytest.param(lambda n: [[np.nan] * n], "not all finite numbers", id="not-a-number"),
     pytest.param(lambda n: [[0.9] * n], "sum to", id="not-summing-to-one"),
 ]
 
