@@ -46,6 +46,8 @@ def test_openapi_documents_a_classifiers_labels_and_probabilities(served, served
         assert sorted(probabilities["required"]) == sorted(map(str, classes))
     assert {"prediction", "probabilities"} <= set(schemas["Prediction"]["required"])
     assert {"predictions", "probabilities"} <= set(schemas["Predictions"]["required"])
+    assert schemas["Metadata"]["properties"]["target"]["properties"]["classes"]["items"]["enum"] == classes
+    assert "task" in schemas["Metadata"]["required"]
 
 
 def test_openapi_documents_a_regressors_values(served, served_scenario):
