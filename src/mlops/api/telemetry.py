@@ -54,24 +54,27 @@ class Telemetry:
             registry=self.registry,
         )
         self.classes = classes
-        self.predictions = Histogram(
-            "model_prediction_value", "Predicted values", buckets=prediction_buckets, registry=self.registry
-        )
-        self.labels = Counter(
-            "model_predictions_by_label",
-            "Predictions per predicted label (classification)",
-            ("label",),
-            registry=self.registry,
-        )
-        self.confidence = Histogram(
-            "model_prediction_confidence",
-            "Probability of the predicted label (classification)",
-            buckets=CONFIDENCE_BUCKETS,
-            registry=self.registry,
-        )
-        # Every label from the start, so a label never predicted shows as 0 rather than absent.
-        for label in classes or []:
-            self.labels.labels(label=str(label))
+        # Only the task's own prediction metrics: a series that can never move would mislead a dashboard.
+        if classes is None:
+            self.predictions = Histogram(
+                "model_prediction_value", "Predicted values", buckets=prediction_buckets, registry=self.registry
+            )
+        else:
+            self.labels = Counter(
+                "model_predictions_by_label",
+                "Predictions per predicted label (classification)",
+                ("label",),
+                registry=self.registry,
+            )
+            self.confidence = Histogram(
+                "model_prediction_confidence",
+                "Probability of the predicted label (classification)",
+                buckets=CONFIDENCE_BUCKETS,
+                registry=self.registry,
+            )
+            # Every label from the start, so a label never predicted shows as 0 rather than absent.
+            for label in classes:
+                self.labels.labels(label=str(label))
         self.model_calls = Histogram(
             "model_batch_rows", "Rows per model call (micro-batching)", buckets=BATCH_BUCKETS, registry=self.registry
         )
