@@ -67,12 +67,23 @@ sample: data ## Write the test suite's sample of the raw data (paths.sample); re
 pipeline: data ## Get the data and reproduce the pipeline (dvc repro), then print the metrics (model, baselines, slices)
 	@mkdir -p .dvc/tmp && touch .dvc/tmp/repro-start
 	dvc repro
+	python -m mlops.run_record
 	@# DVC ends a run that changed anything with "Use `dvc push`": not for the in-repo demo remote.
 	@if [ dvc.lock -nt .dvc/tmp/repro-start ] && [ "$$(dvc remote default 2>/dev/null)" = demo ]; then \
 	  echo "==> No need to \`dvc push\`: the outputs are in .dvc/cache and reproducible; the demo remote"; \
 	  echo "    (.dvc/demo-remote/) holds only the raw data. Pushing is for your own remote (docs/data.md)."; fi
 	@echo
 	@python -m mlops.evaluate --show
+
+# SET and APPLY reach the recipe through the environment (make exports command-line variables).
+.PHONY: sweep
+# The pipeline first: the sweep compares its experiments with this commit's own result.
+sweep: pipeline ## DVC experiments for params.yaml's `sweep` grid (or SET="key=v1,v2 ..."), best first; APPLY=1 applies it
+	python -m mlops.sweep --set "$${SET:-}" $$([ "$${APPLY:-0}" = 0 ] || echo --apply)
+
+.PHONY: sweep-apply
+sweep-apply: setup ## Apply the best experiment already run from this commit to the workspace (dvc exp apply)
+	python -m mlops.sweep --no-run --apply
 
 .PHONY: run
 run: pipeline serve ## The main job: environment, data, pipeline, metrics, then serve the API

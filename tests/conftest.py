@@ -133,7 +133,8 @@ def pick_feature(schema, *, kind: str | None = None, nullable: bool | None = Non
         if bounded and spec.min is None and spec.max is None:
             continue
         return spec
-    wanted = " ".join(filter(None, ["nullable" if nullable else "", "bounded" if bounded else "", kind or ""]))
+    nullability = {True: "nullable", False: "non-nullable", None: ""}[nullable]
+    wanted = " ".join(filter(None, [nullability, "bounded" if bounded else "", kind or ""]))
     pytest.skip(f"the model has no {wanted} feature".replace("  ", " "))
 
 

@@ -78,3 +78,26 @@ def set_params(repo: Path, change) -> None:
     params = yaml.safe_load(path.read_text())
     change(params)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_fork(directory: Path, scenario: str):
+    """A copy of this repository turned into a tests/forks.py project, as its owner would: the CSV
+    in data/, params.yaml edited (with a fast model), `dvc add data`, `dvc repro`, one commit."""
+    from forks import SCENARIOS, fork_params, write_csv
+
+    from mlops.config import load_config
+
+    repo = copy_repository(directory / "repo", sample_data=False)
+    frame, changes = SCENARIOS[scenario]()
+    for old in (repo / "data").glob("*.csv"):
+        old.unlink()
+    write_csv(frame, repo / "data" / f"{scenario}.csv")
+    params = fork_params(yaml.safe_load((repo / "params.yaml").read_text()), changes, f"data/{scenario}.csv")
+    params["model"] = fast_model(params["model"], params["data"]["task"])
+    params.pop("sweep", None)  # the template's grid names the demo model's hyperparameters
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, "dvc", "add", "--quiet", "data")
+    run(repo, "dvc", "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"fork: {scenario}")
+    return repo, load_config(repo / "params.yaml")

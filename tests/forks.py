@@ -127,7 +127,7 @@ def apply(scenario: str, repo: Path) -> None:
     name = f"data/{scenario}.csv"
     write_csv(frame, repo / name)
     params_path.write_text(yaml.safe_dump(fork_params(params, changes, name), sort_keys=False))
-    for command in (["dvc", "add", "--quiet", "data"], ["make", "sample"]):
+    for command in ([sys.executable, "-m", "dvc", "add", "--quiet", "data"], ["make", "sample"]):
         subprocess.run(command, cwd=repo, check=True)
 
 

@@ -9,35 +9,14 @@ import sys
 import urllib.request
 
 import pytest
-import yaml
-from forks import SCENARIOS, fork_params, write_csv
 
-from mlops.config import load_config
 from mlops.metrics import names
 from mlops.prepare import read_frame
 
-from conftest import fast_model
-from e2e import copy_repository, git, run, set_params
+from e2e import git, make_fork, run, set_params
 from servers import gunicorn
 
 pytestmark = pytest.mark.slow
-
-
-def make_fork(directory, scenario: str):
-    """A copy of this repository turned into the fork, as its owner would: data, params, `dvc add`."""
-    repo = copy_repository(directory / "repo", sample_data=False)
-    frame, changes = SCENARIOS[scenario]()
-    for old in (repo / "data").glob("*.csv"):
-        old.unlink()
-    write_csv(frame, repo / "data" / f"{scenario}.csv")
-    params = fork_params(yaml.safe_load((repo / "params.yaml").read_text()), changes, f"data/{scenario}.csv")
-    params["model"] = fast_model(params["model"], params["data"]["task"])
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(repo, "dvc", "add", "--quiet", "data")
-    run(repo, "dvc", "repro")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", f"fork: {scenario}")
-    return repo, load_config(repo / "params.yaml")
 
 
 def post(url: str, payload: object) -> dict:

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,38 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+class NotOursError(RuntimeError):
+    """A directory to replace holds files its writer did not write."""
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path, ours: tuple[str, ...]) -> Iterator[Path]:
+    """Yield an empty directory beside `path` that replaces `path` whole if the block succeeds.
+
+    Nothing an earlier run wrote survives into the new one. `path` is replaced only if it holds
+    nothing but files matching the `ours` patterns (so a mistaken --out . deletes nothing).
+    """
+    path = Path(path)
+    if path.exists():
+        foreign = sorted(
+            item.name for item in path.iterdir() if not item.is_file() or not any(item.match(p) for p in ours)
+        )
+        if foreign or not path.is_dir():
+            shown = ", ".join(foreign[:5]) if foreign else "it is not a directory"
+            raise NotOursError(f"{path}: will not replace it, it holds what this did not write ({shown})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield scratch
+        old = path.with_name(f"{scratch.name}.old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(scratch, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -191,6 +191,7 @@ class MonitorConfig(_Frozen):
     min_window: int = Field(ge=10)
     seed: int = 0
     report_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+    max_model_age_days: float | None = Field(default=None, gt=0)  # the drift check flags an older model
 
     @model_validator(mode="after")
     def _window_holds_the_minimum(self) -> MonitorConfig:
@@ -214,6 +215,10 @@ class Config(_Frozen):
     mlflow: MlflowConfig
     serve: ServeConfig
     monitor: MonitorConfig
+    # A grid of params.yaml keys and values for `make sweep` (mlops.sweep); no stage depends on it.
+    sweep: dict[str, Annotated[list[bool | int | float | str | None], Field(min_length=1)]] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _columns_exist(self) -> Config:

@@ -14,6 +14,7 @@ import argparse
 import collections
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from mlops.drift import PREDICTION, assess, categorical_shares, label_strings, n
 from mlops.raw_data import DataValidationError, load_raw
 
 NO_DRIFT, DRIFT, BAD_INPUT = 0, 1, 2
+REPORT_FILES = ("drift.md", "*.png")  # what a report directory holds: --out may replace only such a directory
 
 
 class InputError(ValueError):
@@ -100,31 +102,67 @@ def render(report: dict, source: Path, figures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draw(name: str, profile: dict, values, path: Path) -> None:
-    """Training vs current share per bin (numbers: the reference's quantile bins)."""
+def plain_number(value: float, decimals: int) -> str:
+    """A number as people write it: thousands separators, fixed decimals, never 1.2e+05."""
+    text = f"{value:,.{decimals}f}"
+    return "0" if text.lstrip("-").strip("0.,") == "" else text
+
+
+def bin_labels(edges: list[float]) -> list[str]:
+    """Labels of the reference's bins (below the first edge ... from the last one up), then missing.
+
+    As many decimals as it takes to tell neighbouring edges apart (from 0 for prices to a few for
+    ratios), at most 6.
+    """
+    if not edges:
+        return ["all", "missing"]
+    gaps = [b - a for a, b in itertools.pairwise(edges) if b > a]
+    smallest = min(gaps) if gaps else abs(edges[0]) or 1.0
+    decimals = min(6, max(0, 1 - math.floor(math.log10(smallest))))
+    while decimals and all(round(edge, decimals - 1) == round(edge, decimals) for edge in edges):
+        decimals -= 1  # 12 and 17, not 12.0 and 17.0
+    shown = [plain_number(edge, decimals) for edge in edges]
+    return [f"< {shown[0]}", *(f"{a} to {b}" for a, b in itertools.pairwise(shown)), f"≥ {shown[-1]}", "missing"]
+
+
+# The width GitHub gives an image in an issue or comment, and the resolution that fills it.
+FIGURE_WIDTH_PX, DPI = 800, 100
+
+
+def draw(item: dict, profile: dict, values, path: Path) -> None:
+    """Training vs current share per bin (numbers: the reference's quantile bins), 800 px wide."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     if profile["type"] == "numeric":
-        edges = profile["edges"]
-        current = numeric_shares(values, edges)
-        labels = [f"< {edges[0]:.4g}"] + [f"{a:.4g}-{b:.4g}" for a, b in itertools.pairwise(edges)]
-        labels += [f">= {edges[-1]:.4g}", "missing"] if edges else ["all", "missing"]
+        current = numeric_shares(values, profile["edges"])
+        labels = bin_labels(profile["edges"])
+        xlabel = "bins: the training data's quantiles"
     else:
         current = categorical_shares(values, profile["categories"])
         labels = [*profile["categories"], "other", "missing"]
+        xlabel = "category"
     positions = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels)), 3.6))
-    ax.bar(positions - 0.2, profile["shares"], width=0.4, label="training")
-    ax.bar(positions + 0.2, current, width=0.4, label="current")
-    ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=8)
-    ax.set(ylabel="share of rows", title=name)
-    ax.legend()
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_PX / DPI, 4.2))
+    ax.bar(positions - 0.2, profile["shares"], width=0.4, label="training", color="#4c72b0")
+    ax.bar(positions + 0.2, current, width=0.4, label="current", color="#dd8452")
+    crowded = sum(len(label) for label in labels) > 70  # what fits level under 800 px of bars
+    ax.set_xticks(
+        positions, labels, rotation=35 if crowded else 0, ha="right" if crowded else "center", rotation_mode="anchor"
+    )
+    # Whole steps of 1, 2 or 5 percent, so that every tick label is exact.
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda share, _: f"{100 * share:.3g}%"))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.set(ylabel="share of rows", xlabel=xlabel, title=f"{item['name']}: training vs current (PSI {item['psi']:.2f})")
+    ax.legend(frameon=False)
     fig.tight_layout()
     with artifacts.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
+        fig.savefig(tmp, format="png", dpi=DPI)
     plt.close(fig)
 
 
@@ -150,14 +188,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[monitor] error: {error}", file=sys.stderr)
         return BAD_INPUT
     report = assess(reference, features, predictions, config.monitor)
-    args.out.mkdir(parents=True, exist_ok=True)
-    figures = []
-    for item in [*report["features"], *([report["prediction"]] if report["prediction"] else [])]:
-        if item["drifted"]:
-            values = predictions if item["name"] == PREDICTION else features[item["name"]]
-            draw(item["name"], reference["features"][item["name"]], values, args.out / f"{item['name']}.png")
-            figures.append(item["name"])
-    artifacts.write_text(args.out / "drift.md", render(report, args.input, figures))
+    try:
+        # A fresh directory that replaces the last report whole: no figure of an earlier run stays behind.
+        with artifacts.atomic_dir(args.out, ours=REPORT_FILES) as scratch:
+            figures = []
+            for item in [*report["features"], *([report["prediction"]] if report["prediction"] else [])]:
+                if item["drifted"]:
+                    values = predictions if item["name"] == PREDICTION else features[item["name"]]
+                    draw(item, reference["features"][item["name"]], values, scratch / f"{item['name']}.png")
+                    figures.append(item["name"])
+            artifacts.write_text(scratch / "drift.md", render(report, args.input, figures))
+    except artifacts.NotOursError as error:
+        print(f"[monitor] error: {error}", file=sys.stderr)
+        return BAD_INPUT
     print(f"[monitor] {report['verdict']}: {report['rows']:,} rows; report in {args.out / 'drift.md'}", file=sys.stderr)
     if report.get("drifted"):
         print(f"[monitor] drifted: {', '.join(report['drifted'])}", file=sys.stderr)

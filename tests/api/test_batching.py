@@ -26,6 +26,14 @@ class RecordingModel:
         return np.array([row["x"] * 2.0 for row in rows])
 
 
+class RecordingClassifier(RecordingModel):
+    """RecordingModel answering as predict_proba does: a row per record, here [x, 1 - x]."""
+
+    def __call__(self, rows):
+        values = super().__call__(rows) / 2
+        return np.column_stack([values, 1 - values])
+
+
 def wait_until(condition, timeout: float = 30) -> None:
     """Poll `condition` (the test's own threads make it true soon); fail rather than hang."""
     deadline = time.monotonic() + timeout
@@ -55,13 +63,15 @@ def submit_all(batcher: MicroBatcher, jobs: list[list[dict]]) -> list:
     return results
 
 
-def queued_behind_a_busy_model(batching: BatchingConfig, jobs: list[list[dict]]) -> tuple[RecordingModel, list]:
+def queued_behind_a_busy_model(
+    batching: BatchingConfig, jobs: list[list[dict]], model_class: type = RecordingModel
+) -> tuple[RecordingModel, list]:
     """Hold the batching thread in a model call, queue `jobs` meanwhile, then let it run.
 
     Returns the model (its `calls`, the first being the holding call) and each job's result.
     """
     gate = threading.Event()
-    model = RecordingModel(gate)
+    model = model_class(gate)
     batcher = MicroBatcher(model, batching)
     threading.Thread(target=batcher.submit, args=([{"x": 0}],), daemon=True).start()
     assert model.entered.wait(30)
@@ -80,6 +90,14 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows():
     for job, result in zip(jobs, results, strict=True):
         np.testing.assert_array_equal(result, [row["x"] * 2 for row in job])
     assert model.calls == [1, 40]  # the 20 waiting requests went in one call
+
+
+def test_a_classifiers_probability_rows_go_to_their_own_requests():
+    jobs = [[{"x": i / 10}, {"x": i / 20}] for i in range(1, 6)]
+    model, results = queued_behind_a_busy_model(config(), jobs, RecordingClassifier)
+    for job, result in zip(jobs, results, strict=True):
+        np.testing.assert_array_equal(result, [[row["x"], 1 - row["x"]] for row in job])
+    assert model.calls == [1, 10]  # the five waiting requests went in one call
 
 
 def test_max_rows_splits_batches_but_never_a_request():

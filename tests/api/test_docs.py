@@ -6,9 +6,19 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mlops.api import docs
+from mlops.config import REGRESSION
 from mlops.schema import FeatureSpec
 
-from conftest import api_settings, pick_feature
+from conftest import CLASSIFICATION_SCENARIOS, api_settings, pick_feature
+from test_predict import app_of, model_for
+
+
+def enum_of(prop: dict) -> list | None:
+    """The allowed values of a record property (a nullable one is anyOf [enum, null])."""
+    for option in [prop, *prop.get("anyOf", [])]:
+        if "enum" in option:
+            return option["enum"]
+    return None
 
 
 def test_openapi_is_generated_from_the_feature_schema(client, served):
@@ -17,11 +27,34 @@ def test_openapi_is_generated_from_the_feature_schema(client, served):
     record = spec["components"]["schemas"]["Record"]
     schema = served[1].schema
     assert set(record["properties"]) == set(schema.names)
-    assert record["properties"]["ocean_proximity"]["enum"] == schema.features[-1].categories
+    for feature in schema.features:
+        assert enum_of(record["properties"][feature.name]) == feature.categories  # None for a number
     assert spec["components"]["schemas"]["Batch"]["properties"]["records"]["maxItems"] == served[0].serve.max_records
     # The documented example is a valid record by the documented schema.
     example = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]["one record"]
     Draft202012Validator(record).validate(example["value"])
+
+
+@pytest.mark.parametrize("kind", CLASSIFICATION_SCENARIOS)
+def test_openapi_documents_a_classifiers_labels_and_probabilities(served, served_scenario, kind):
+    model = model_for(kind, served, served_scenario)
+    schemas = app_of(model).test_client().get("/openapi.json").get_json()["components"]["schemas"]
+    classes = model[1].classes
+    one, many = schemas["Prediction"]["properties"], schemas["Predictions"]["properties"]
+    assert one["prediction"]["enum"] == many["predictions"]["items"]["enum"] == classes
+    for probabilities in (one["probabilities"], many["probabilities"]["items"]):
+        assert sorted(probabilities["required"]) == sorted(map(str, classes))
+    assert {"prediction", "probabilities"} <= set(schemas["Prediction"]["required"])
+    assert {"predictions", "probabilities"} <= set(schemas["Predictions"]["required"])
+    assert schemas["Metadata"]["properties"]["target"]["properties"]["classes"]["items"]["enum"] == classes
+    assert "task" in schemas["Metadata"]["required"]
+
+
+def test_openapi_documents_a_regressors_values(served, served_scenario):
+    schemas = app_of(model_for(REGRESSION, served, served_scenario)).test_client().get("/openapi.json").get_json()
+    one = schemas["components"]["schemas"]["Prediction"]["properties"]
+    assert one["prediction"]["type"] == "number"
+    assert "probabilities" not in one
 
 
 def test_docs_page_renders_every_operation_offline(client):
@@ -29,7 +62,7 @@ def test_docs_page_renders_every_operation_offline(client):
     page = client.get("/docs").get_data(as_text=True)
     for path in spec["paths"]:
         assert f"<code>{path}</code>" in page
-    assert "median_income" in page
+    assert all(name in page for name in spec["components"]["schemas"]["Record"]["properties"])
     assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing from a CDN
 
 
@@ -64,7 +97,7 @@ def test_pages_show_real_characters_not_json_escapes(client, served):
     for page in (index, docs):
         assert not re.search(r"\\u00(3c|3e|26|27)", page)  # tojson's escapes, shown as text
     category = pick_feature(schema, kind="categorical").typical
-    assert json.dumps(category) in html.unescape(docs)  # the example reads as written: "<1H OCEAN"
+    assert json.dumps(category) in html.unescape(docs)  # the example category reads as written
 
 
 def test_curl_quotes_any_value_for_the_shell():

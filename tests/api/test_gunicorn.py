@@ -7,11 +7,11 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
+from conftest import expected_answer, records_of
 from servers import gunicorn
-from test_predict import in_process, records_of
+from test_predict import as_batch, assert_answers
 from test_telemetry import sample
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,7 @@ def two_workers(served):
 def test_ready_and_predictions_equal_in_process(two_workers, served):
     assert json.loads(get(two_workers, "/ready"))["status"] == "ready"
     records = records_of(served, 10)
-    answers = [post(two_workers, record)["prediction"] for record in records]
-    np.testing.assert_allclose(answers, in_process(served, records))
+    assert_answers(as_batch([post(two_workers, record) for record in records]), expected_answer(served, records))
 
 
 def batch_totals(url: str) -> tuple[float, float]:
@@ -50,12 +49,12 @@ def batch_totals(url: str) -> tuple[float, float]:
 
 
 def test_concurrent_requests_each_get_their_own_answer(two_workers, served):
-    records = records_of(served, 80) * 2  # the sample's whole test split, twice
-    expected = in_process(served, records)
+    records = records_of(served, len(served[2])) * 2  # the sample's whole test split, twice
+    expected = expected_answer(served, records)
     calls_before, rows_before = batch_totals(two_workers)
     with ThreadPoolExecutor(32) as pool:
-        answers = list(pool.map(lambda record: post(two_workers, record)["prediction"], records))
-    np.testing.assert_allclose(answers, expected)
+        answers = list(pool.map(lambda record: post(two_workers, record), records))
+    assert_answers(as_batch(answers), expected)
     calls_after, rows_after = batch_totals(two_workers)
     calls, rows = calls_after - calls_before, rows_after - rows_before
     assert rows == len(records)  # one row per request, every one through the model exactly once

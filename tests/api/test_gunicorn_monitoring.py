@@ -7,13 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mlops.gitops.probe import request
 
 from conftest import ROOT
 from servers import gunicorn
-from test_monitoring import records
+from test_monitoring import drifting_slice, like_training, records, repeated
 
 pytestmark = pytest.mark.slow
 
@@ -48,37 +49,44 @@ def service(served_full):
         yield url, log
 
 
-def test_the_verdict_covers_every_worker(service, served_full):
+@pytest.fixture(scope="module")
+def drifting(served_full) -> tuple[str, list[dict]]:
+    """A feature and 600 records that drift on it (on a categorical feature when the model has one)."""
+    name, rows = drifting_slice(served_full, "categorical" if served_full[1].schema.categorical else "numeric")
+    return name, repeated(records(rows, served_full[0]), 600)
+
+
+def test_the_verdict_covers_every_worker(service, drifting):
     url, _ = service
-    cfg, _, test, _ = served_full
-    inland = records(test[test["ocean_proximity"] == "INLAND"].head(600), cfg)
-    batches = [inland[i : i + 10] for i in range(0, len(inland), 10)]
+    name, rows = drifting
+    batches = [rows[i : i + 10] for i in range(0, len(rows), 10)]
     with ThreadPoolExecutor(12) as pool:
-        list(pool.map(lambda rows: post(url, rows), batches))
-    report = drift_when(url, lambda r: r["window"]["rows"] == len(inland))
-    assert report["window"]["rows"] == len(inland)  # all of it, whichever worker answered
+        list(pool.map(lambda batch: post(url, batch), batches))
+    report = drift_when(url, lambda r: r["window"]["rows"] == len(rows))
+    assert report["window"]["rows"] == len(rows)  # all of it, whichever worker answered
     assert report["window"]["workers"] == 2
     assert report["verdict"] == "drift"
-    assert "ocean_proximity" in report["drifted"]
+    assert name in report["drifted"]
 
 
-def test_monitor_report_on_the_log_the_service_wrote(service, served_full, tmp_path):
+def test_monitor_report_on_the_log_the_service_wrote(service, served_full, drifting, tmp_path):
     _, log = service
+    name, _ = drifting
     directory = served_full[3]
     out = tmp_path / "report"
     done = monitor(directory / "params.yaml", "--input", str(log), "--out", str(out))
     assert done.returncode == 1, done.stderr  # drift found
     text = (out / "drift.md").read_text()
     assert "❌ **drift**" in text
-    assert "| ocean_proximity |" in text
-    assert (out / "ocean_proximity.png").read_bytes().startswith(b"\x89PNG")
-    assert "![ocean_proximity](ocean_proximity.png)" in text
+    assert f"| {name} |" in text
+    assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert f"![{name}]({name}.png)" in text
 
 
 def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
-    cfg, _, test, directory = served_full
+    directory = served_full[3]
     csv = tmp_path / "new.csv"
-    test.sample(1000, random_state=4).drop(columns=[cfg.data.target]).to_csv(csv, index=False)
+    pd.DataFrame(like_training(served_full, 1000)).to_csv(csv, index=False)
     done = monitor(directory / "params.yaml", "--input", str(csv), "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert "✅ no drift" in (tmp_path / "r" / "drift.md").read_text()

@@ -1,3 +1,6 @@
+"""POST /predict for any fork's model and task: each answer is the model's own output, and every
+bad input is a 400 naming its field (the cases are built from the model's feature schema)."""
+
 import json
 import math
 
@@ -6,46 +9,89 @@ import pytest
 
 from mlops.api import create_app
 from mlops.api.prediction_log import read_predictions
+from mlops.config import REGRESSION
 
-from conftest import api_settings
-
-
-def records_of(served, n: int, start: int = 0) -> list[dict]:
-    cfg, _, test_frame, _ = served
-    rows = test_frame[list(cfg.data.features)].iloc[start : start + n]
-    return json.loads(rows.to_json(orient="records"))
+from conftest import TASK_SCENARIOS, api_settings, expected_answer, pick_feature, records_of
 
 
-def in_process(served, records: list[dict]) -> np.ndarray:
-    _, result, _, _ = served
-    from mlops.schema import FeatureSchema
-
-    frame = FeatureSchema.model_validate(result.schema.model_dump()).to_frame(records)
-    return result.pipeline.predict(frame)
+def app_of(served, **changes):
+    """The API serving `served`, its prediction log off unless asked."""
+    return create_app(api_settings(served, **{"prediction_log_stdout": False, **changes}))
 
 
-def test_one_record(client, served):
-    record = records_of(served, 1)[0]
-    response = client.post("/predict", json=record)
+def kind_of(served) -> str:
+    """The served model's task as conftest.TASK_SCENARIOS names it: regression, multiclass or binary."""
+    classes = served[1].classes
+    if classes is None:
+        return REGRESSION
+    return "binary" if len(classes) == 2 else "multiclass"
+
+
+def model_for(kind: str, served, served_scenario):
+    """A served model of task `kind`: this repository's own when that is its task, else tests/forks.py's."""
+    return served if kind_of(served) == kind else served_scenario(TASK_SCENARIOS[kind])
+
+
+@pytest.fixture(params=list(TASK_SCENARIOS))
+def task_model(request, served, served_scenario):
+    """A served model of each task (whatever this repository's own task is)."""
+    return model_for(request.param, served, served_scenario)
+
+
+def as_batch(bodies: list[dict]) -> dict:
+    """Single-record answers (or prediction log lines) in the shape of one batch answer."""
+    batch = {"predictions": [body["prediction"] for body in bodies]}
+    if "probabilities" in bodies[0]:
+        batch["probabilities"] = [body["probabilities"] for body in bodies]
+    return batch
+
+
+def assert_answers(body: dict, expected) -> None:
+    """`body` (a /predict answer, single or batch) is `expected` (the model's own ModelOutput): the
+    values (regression), or the labels, of the label's own type, and each class's probability."""
+    if "prediction" in body:
+        body = as_batch([body])
+    answered = body["predictions"]
+    if expected.classes is None:
+        assert "probabilities" not in body
+        np.testing.assert_allclose(answered, expected.values)
+        return
+    labels = expected.values.tolist()
+    assert answered == labels
+    assert [type(label) for label in answered] == [type(label) for label in labels]  # "a" stays text, 1 a number
+    keys = [str(label) for label in expected.classes]
+    assert [sorted(row) for row in body["probabilities"]] == [sorted(keys)] * len(answered)
+    table = np.array([[row[key] for key in keys] for row in body["probabilities"]])
+    np.testing.assert_allclose(table, expected.probabilities)
+    np.testing.assert_allclose(table.sum(axis=1), 1.0)
+    assert [keys[index] for index in table.argmax(axis=1)] == [str(label) for label in answered]
+
+
+def test_one_record(task_model):
+    record = records_of(task_model, 1)[0]
+    response = app_of(task_model).test_client().post("/predict", json=record)
     assert response.status_code == 200
     body = response.get_json()
-    assert body["prediction"] == pytest.approx(in_process(served, [record])[0])
-    assert body["model_version"] == json.loads(served[0].paths.metadata.read_text())["model"]["version"]
+    assert_answers(body, expected_answer(task_model, [record]))
+    assert body["model_version"] == json.loads(task_model[0].paths.metadata.read_text())["model"]["version"]
     assert body["request_id"] == response.headers["X-Request-ID"]
 
 
-def test_a_batch_returns_each_record_its_own_prediction(client, served):
-    records = records_of(served, 25)
-    body = client.post("/predict", json={"records": records}).get_json()
-    np.testing.assert_allclose(body["predictions"], in_process(served, records))
+def test_a_batch_returns_each_record_its_own_prediction(task_model):
+    records = records_of(task_model, 25)
+    body = app_of(task_model).test_client().post("/predict", json={"records": records}).get_json()
+    assert_answers(body, expected_answer(task_model, records))
 
 
 def test_missing_nullable_field_is_predicted(client, served):
+    name = pick_feature(served[1].schema, nullable=True).name
     record = records_of(served, 1)[0]
-    record.pop("total_bedrooms")
-    assert client.post("/predict", json=record).status_code == 200
-    record["total_bedrooms"] = None
-    assert client.post("/predict", json=record).status_code == 200
+    record.pop(name)
+    response = client.post("/predict", json=record)
+    assert response.status_code == 200
+    assert_answers(response.get_json(), expected_answer(served, [record]))
+    record[name] = None
+    assert_answers(client.post("/predict", json=record).get_json(), expected_answer(served, [record]))
 
 
 def test_request_id_is_echoed_when_safe(client, served):
@@ -58,28 +104,74 @@ def test_request_id_is_echoed_when_safe(client, served):
     assert len(unsafe) == 32
 
 
-def _body(served, **changes):
-    record = records_of(served, 1)[0]
-    record.update(changes)
-    return json.dumps(record)
+def invalid_value(spec):
+    """A value `spec`'s feature refuses: text for a number, or a text no category equals."""
+    if spec.type == "numeric":
+        return "not a number"
+    return "?" * (1 + max(map(len, spec.categories or []), default=0))
 
 
-BAD_RECORDS = [
-    pytest.param({"median_income": "8.3"}, "median_income", "expected a finite number", id="string-for-number"),
-    pytest.param({"median_income": True}, "median_income", "expected a finite number", id="bool-for-number"),
-    pytest.param({"median_income": [1]}, "median_income", "expected a finite number", id="list-for-number"),
-    pytest.param({"median_income": None}, "median_income", "expected a finite number", id="null-not-nullable"),
-    pytest.param({"latitude": 1e300}, "latitude", "less than or equal to 90", id="huge-number"),
-    pytest.param({"population": -5}, "population", "greater than or equal to 0", id="negative"),
-    pytest.param({"ocean_proximity": "MARS"}, "ocean_proximity", "expected one of: '<1H OCEAN'", id="unknown-category"),
-    pytest.param({"ocean_proximity": None}, "ocean_proximity", "not an allowed value", id="null-category"),
-    pytest.param({"colour": "red"}, "colour", "unknown field", id="extra-field"),
+def unknown_name(schema) -> str:
+    """A field name that is no feature of `schema` (longer than every one)."""
+    return "extra:" + "+".join(schema.names)
+
+
+def declaring(schema, bound: str):
+    """The first feature with a declared `bound` ("min" or "max"), or skip."""
+    for spec in schema.features:
+        if getattr(spec, bound) is not None:
+            return spec
+    pytest.skip(f"no feature of the model declares a {bound} in params.yaml")
+
+
+def number(schema, **kind):
+    return pick_feature(schema, kind="numeric", **kind)
+
+
+def category(schema, **kind):
+    return pick_feature(schema, kind="categorical", **kind)
+
+
+def number_as_text(schema):
+    spec = number(schema)
+    return spec.name, str(spec.typical), "expected a finite number"
+
+
+def above_max(schema):
+    spec = declaring(schema, "max")
+    return spec.name, spec.max + abs(spec.max) + 1, "less than or equal to"
+
+
+def below_min(schema):
+    spec = declaring(schema, "min")
+    return spec.name, spec.min - abs(spec.min) - 1, "greater than or equal to"
+
+
+def unknown_category(schema):
+    spec = category(schema)
+    return spec.name, invalid_value(spec), f"not an allowed value; expected one of: {spec.categories[0]!r}"
+
+
+# Each case, from the model's schema: (field, bad value, what the error says). A case the model's
+# features cannot show (no categorical feature, no declared bound) skips, naming what is missing.
+BAD_VALUES = [
+    pytest.param(number_as_text, id="string-for-number"),
+    pytest.param(lambda s: (number(s).name, True, "expected a finite number"), id="bool-for-number"),
+    pytest.param(lambda s: (number(s).name, [1], "expected a finite number"), id="list-for-number"),
+    pytest.param(lambda s: (number(s, nullable=False).name, None, "expected a finite number"), id="null-not-nullable"),
+    pytest.param(above_max, id="above-max"),
+    pytest.param(below_min, id="below-min"),
+    pytest.param(unknown_category, id="unknown-category"),
+    pytest.param(lambda s: (category(s, nullable=False).name, None, "not an allowed value"), id="null-category"),
+    pytest.param(lambda s: (unknown_name(s), "red", "unknown field"), id="extra-field"),
 ]
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), BAD_RECORDS)
-def test_invalid_record_is_a_400_naming_the_field(client, served, changes, field, message):
-    response = client.post("/predict", data=_body(served, **changes), content_type="application/json")
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_invalid_record_is_a_400_naming_the_field(client, served, case):
+    field, value, message = case(served[1].schema)
+    record = {**records_of(served, 1)[0], field: value}
+    response = client.post("/predict", json=record)
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "invalid_input"
@@ -92,33 +184,33 @@ def test_invalid_record_is_a_400_naming_the_field(client, served, changes, field
     [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("1e999", "inf"), ("9" * 400, "999")],
 )
 def test_non_finite_and_overflowing_numbers_are_refused(client, served, literal, shown):
-    record = json.loads(_body(served))
-    text = json.dumps(record).replace(json.dumps(record["median_income"]), literal, 1)
+    name = number(served[1].schema).name
+    record = {**records_of(served, 1)[0], name: "<number>"}
+    text = json.dumps(record).replace('"<number>"', literal, 1)
     response = client.post("/predict", data=text, content_type="application/json")
     assert response.status_code == 400
     detail = response.get_json()["error"]["details"][0]
-    assert detail["field"] == "median_income"
+    assert detail["field"] == name
     assert shown in detail["message"]
 
 
 def test_missing_field(client, served):
+    name = pick_feature(served[1].schema, nullable=False).name
     record = records_of(served, 1)[0]
-    del record["latitude"]
+    del record[name]
     detail = client.post("/predict", json=record).get_json()["error"]["details"]
-    assert detail == [{"record": 0, "field": "latitude", "message": "required field is missing"}]
+    assert detail == [{"record": 0, "field": name, "message": "required field is missing"}]
 
 
 def test_every_error_of_every_record_at_once(client, served):
+    schema = served[1].schema
+    first, last, extra = schema.features[0], schema.features[-1], unknown_name(schema)
     records = records_of(served, 3)
-    records[0]["latitude"] = "north"
-    records[0]["ocean_proximity"] = "MARS"
-    records[2]["households"] = -1
+    records[0][first.name] = invalid_value(first)
+    records[0][extra] = 1
+    records[2][last.name] = invalid_value(last)
     details = client.post("/predict", json={"records": records}).get_json()["error"]["details"]
-    assert sorted((d["record"], d["field"]) for d in details) == [
-        (0, "latitude"),
-        (0, "ocean_proximity"),
-        (2, "households"),
-    ]
+    assert sorted((d["record"], d["field"]) for d in details) == sorted([(0, first.name), (0, extra), (2, last.name)])
 
 
 @pytest.mark.parametrize(
@@ -190,11 +282,12 @@ def test_unexpected_errors_are_json_500_without_a_trace(served, monkeypatch):
     assert "boom" not in json.dumps(body)
 
 
-def test_non_finite_model_output_is_reported(served, monkeypatch):
-    app = create_app(api_settings(served, batching=False, prediction_log_stdout=False))
+def test_non_finite_model_output_is_reported(task_model, monkeypatch):
+    app = app_of(task_model, batching=False)
     predictor = app.extensions["mlops"].predictor
-    monkeypatch.setattr(predictor, "predict_rows", lambda rows: np.array([math.nan] * len(rows)))
-    response = app.test_client().post("/predict", json=records_of(served, 1)[0])
+    shape = () if predictor.classes is None else (len(predictor.classes),)  # values, or probabilities
+    monkeypatch.setattr(predictor, "predict_rows", lambda rows: np.full((len(rows), *shape), math.nan))
+    response = app.test_client().post("/predict", json=records_of(task_model, 1)[0])
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "prediction_failed"
 
@@ -228,14 +321,16 @@ class TestApiKey:
         assert "401" in spec["paths"]["/predict"]["post"]["responses"]
 
 
-def test_prediction_log_lines_to_file_and_stdout(served, tmp_path, capsys):
+def test_prediction_log_lines_to_file_and_stdout(task_model, tmp_path, capsys):
     log_file = tmp_path / "logs" / "predictions.jsonl"
-    app = create_app(api_settings(served, prediction_log_file=log_file))
-    records = records_of(served, 3)
+    app = create_app(api_settings(task_model, prediction_log_file=log_file))
+    records = records_of(task_model, 3)
     body = app.test_client().post("/predict", json={"records": records}).get_json()
     events = read_predictions(log_file)
     assert [e["inputs"] for e in events] == records
-    assert [e["prediction"] for e in events] == body["predictions"]
+    # Each line: the record's prediction (a value or a label) and, from a classifier, its probabilities.
+    assert as_batch(events) == {key: body[key] for key in ("predictions", "probabilities") if key in body}
+    assert_answers(as_batch(events), expected_answer(task_model, records))
     assert {e["request_id"] for e in events} == {body["request_id"]}
     assert all(e["latency_ms"] > 0 and e["model_version"] == body["model_version"] for e in events)
     stdout_events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -245,5 +340,6 @@ def test_prediction_log_lines_to_file_and_stdout(served, tmp_path, capsys):
 def test_invalid_requests_are_not_logged_as_predictions(served, tmp_path):
     log_file = tmp_path / "predictions.jsonl"
     app = create_app(api_settings(served, prediction_log_file=log_file, prediction_log_stdout=False))
-    app.test_client().post("/predict", json={"records": [{"latitude": "x"}]})
+    first = served[1].schema.features[0]
+    app.test_client().post("/predict", json={"records": [{first.name: invalid_value(first)}]})
     assert read_predictions(log_file) == []

@@ -14,7 +14,7 @@ TOKEN = "ghs_fake-token-value"
 BOT = {"body": f"The live service reports drift...\n{drift_check.MARKER}"}  # an issue the check wrote
 
 
-def report(verdict: str) -> dict:
+def report(verdict: str, age: dict | None = None) -> dict:
     feature = {
         "name": "feature_a",
         "psi": 1.5 if verdict == "drift" else 0.01,
@@ -30,6 +30,17 @@ def report(verdict: str) -> dict:
         "drifted": ["feature_a", "prediction"] if verdict == "drift" else [],
         "window": {"oldest": "2026-11-26T00:00:00+00:00", "newest": "2026-11-26T06:00:00+00:00", "workers": 2},
         "model_version": "abc123",
+        **({"model_age": age} if age else {}),  # absent: a service from before model ages
+    }
+
+
+def age(days: float, limit: float | None = 90) -> dict:
+    """The service's model_age block (mlops.api.monitoring.model_age)."""
+    return {
+        "trained_at": "2026-01-01T00:00:00+00:00",
+        "age_days": days,
+        "max_age_days": limit,
+        "stale": limit is not None and days > limit,
     }
 
 
@@ -50,7 +61,7 @@ class Fake(JsonHandler):
             return
         if self.path == "/monitoring/drift":
             state["drift_reads"] += 1
-            self.reply(200, report(state["verdict"]))
+            self.reply(200, report(state["verdict"], state["age"]))
             return
         self._record()
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
@@ -76,6 +87,7 @@ def fake(monkeypatch, tmp_path):
         "asleep": 0,
         "ready_polls": 0,
         "drift_reads": 0,
+        "age": None,
     }
     with serve(Fake) as url:
         monkeypatch.setenv("RENDER_SERVICE_URL", url)
@@ -195,3 +207,67 @@ def test_github_errors_fail_clearly(fake, monkeypatch, capsys):
     monkeypatch.delenv("GITHUB_TOKEN")
     assert drift_check.main() == 1
     assert "GITHUB_TOKEN and GITHUB_REPOSITORY must be set" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verdict", ["ok", "insufficient_data"])
+def test_a_model_older_than_the_limit_opens_an_issue_without_drift(fake, verdict):
+    fake["verdict"], fake["age"] = verdict, age(days=120.4)
+    assert drift_check.main() == 0
+    method, path, body = fake["calls"][-1]
+    assert (method, path) == ("POST", "/repos/owner/repo/issues")
+    assert body["title"] == drift_check.STALE_TITLE
+    assert body["labels"] == ["drift"]
+    assert "120 days ago: **older than `monitor.max_model_age_days` (90)**" in body["body"]
+    assert "drift in:" not in body["body"]
+    assert body["body"].rstrip().endswith(drift_check.MARKER)
+
+
+def test_drift_and_age_share_one_issue(fake):
+    fake["age"] = age(days=400)
+    fake["open"] = [{"number": 3, "title": drift_check.STALE_TITLE, **BOT}]
+    assert drift_check.main() == 0
+    method, path, body = fake["calls"][-1]
+    assert (method, path) == ("PATCH", "/repos/owner/repo/issues/3")
+    assert body["title"] == drift_check.TITLE  # drift names the issue; the age is a line in it
+    assert "| feature_a | 1.500 |" in body["body"]
+    assert "400 days ago: **older than" in body["body"]
+
+
+def test_a_fresh_model_is_reported_but_not_flagged(fake):
+    fake["age"] = age(days=3)
+    assert drift_check.main() == 0
+    body = fake["calls"][-1][2]
+    assert body["title"] == drift_check.TITLE
+    assert "Model `abc123` was trained at 2026-01-01T00:00:00+00:00, 3 days ago (limit: 90 days)." in body["body"]
+
+
+@pytest.mark.parametrize(("limit", "days"), [(90, 89.9), (None, 5000)])
+def test_within_the_limit_or_without_one_no_issue_opens(fake, limit, days):
+    fake["verdict"], fake["age"] = "ok", age(days=days, limit=limit)
+    assert drift_check.main() == 0
+    assert [call[0] for call in fake["calls"]] == ["GET"]
+
+
+def test_an_age_issue_closes_once_a_fresh_model_serves_even_without_traffic(fake):
+    fake["verdict"], fake["age"] = "insufficient_data", age(days=1)
+    fake["open"] = [{"number": 3, "title": drift_check.STALE_TITLE, **BOT}]
+    assert drift_check.main() == 0
+    assert [call[:2] for call in fake["calls"][1:]] == [
+        ("POST", "/repos/owner/repo/issues/3/comments"),
+        ("PATCH", "/repos/owner/repo/issues/3"),
+    ]
+    assert fake["calls"][1][2]["body"] == "A fresh model serves now: closing."
+
+
+def test_a_drift_issue_stays_open_while_there_is_too_little_traffic(fake):
+    fake["verdict"], fake["age"] = "insufficient_data", age(days=1)
+    fake["open"] = [{"number": 3, "title": drift_check.TITLE, **BOT}]
+    assert drift_check.main() == 0
+    assert [call[0] for call in fake["calls"]] == ["GET"]
+
+
+def test_an_unknown_training_time_is_said_plainly(fake):
+    fake["age"] = {"trained_at": None, "age_days": None, "max_age_days": 90, "stale": None}
+    assert drift_check.main() == 0
+    body = fake["calls"][-1][2]["body"]
+    assert "When model `abc123` was trained is unknown" in body

@@ -19,6 +19,7 @@ from flask import Flask, g, request
 from mlops.api import docs, errors, health, monitoring, predict, telemetry
 from mlops.api.batching import AnnounceRequests
 from mlops.api.drift_window import DriftWindow
+from mlops.api.monitoring import trained_time
 from mlops.api.openapi import build_spec
 from mlops.api.prediction_log import PredictionLog
 from mlops.api.predictor import Predictor
@@ -79,11 +80,13 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
 
 def _telemetry_for(bundle: ModelBundle, settings: ApiSettings) -> telemetry.Telemetry:
     target = bundle.metadata.get("target") or {"min": 0.0, "max": 1.0}
+    trained = trained_time((read_run_record(settings.run, bundle.version) or {}).get("trained_at"))
     return telemetry.Telemetry(
         model_version=bundle.version,
         commit=settings.commit,
         prediction_buckets=telemetry.prediction_buckets(target),
         classes=bundle.classes,
+        trained_timestamp=trained.timestamp() if trained else None,
     )
 
 
@@ -109,7 +112,14 @@ def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
         "commit": settings.commit,
         "build_time": settings.build_time,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {**meta["model"], "trained_at": run.get("trained_at"), "trained_at_commit": run.get("git_commit")},
+        "model": {
+            **meta["model"],
+            # The training run's record; for a model DVC restored from its cache, mlops.run_record's
+            # (dated by the commit that recorded the model). Never in metadata.json: that stays reproducible.
+            "trained_at": run.get("trained_at"),
+            "trained_at_commit": run.get("git_commit"),
+            "trained_at_source": (run.get("source") or "training run") if run.get("trained_at") else None,
+        },
         "task": bundle.task,
         "data": meta.get("data"),
         "target": meta.get("target"),

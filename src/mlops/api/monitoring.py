@@ -29,6 +29,28 @@ def drift_report(window: DriftWindow, reference: dict, config: MonitorConfig) ->
     return result
 
 
+def trained_time(iso: str | None) -> datetime | None:
+    """A run record's trained_at as a time, or None (absent, unreadable, or without a time zone)."""
+    try:
+        moment = datetime.fromisoformat(iso) if isinstance(iso, str) else None
+    except ValueError:
+        return None
+    return moment if moment and moment.tzinfo else None
+
+
+def model_age(trained_at: str | None, max_age_days: float | None, now: datetime) -> dict:
+    """How old the served model is; `stale` when older than monitor.max_model_age_days (None: unknown)."""
+    trained = trained_time(trained_at)
+    age = (now - trained).total_seconds() / 86400 if trained else None
+    stale = None if age is None else (max_age_days is not None and age > max_age_days)
+    return {
+        "trained_at": trained.isoformat(timespec="seconds") if trained else None,
+        "age_days": None if age is None else round(age, 2),
+        "max_age_days": max_age_days,
+        "stale": stale,
+    }
+
+
 class Monitoring:
     """The drift window and its training reference. An assessment costs about 20 ms of CPU, and
     /monitoring/drift and /metrics are open: one is reused for `report_cache_seconds`."""
@@ -69,6 +91,9 @@ def _current_report() -> dict | None:
     report = state.monitoring.report()
     state.telemetry.record_drift(report)
     report["model_version"] = state.predictor.bundle.version
+    report["model_age"] = model_age(
+        state.metadata["model"].get("trained_at"), state.settings.monitor.max_model_age_days, datetime.now(UTC)
+    )
     return report
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from mlops.config import CLASSIFICATION, REGRESSION
 from mlops.schema import FeatureSchema
 
 _ERROR = {
@@ -70,6 +71,13 @@ def build_spec(
         "predictions": {"type": "array", "items": label},
         **({"probabilities": {"type": "array", "items": probabilities}} if classes is not None else {}),
     }
+    target = {
+        "type": ["object", "null"],
+        "description": "the training target: its name and unit; a regressor's range and deciles, "
+        "a classifier's classes (the labels it answers) and their shares",
+    }
+    if classes is not None:
+        target["properties"] = {"classes": {"type": "array", "items": label}}
     example = record.pop("example")
     record.pop("title", None)
     predict_errors = {
@@ -204,11 +212,13 @@ def build_spec(
                 },
                 "Metadata": {
                     "type": "object",
-                    "required": ["commit", "model", "data", "params", "schema"],
+                    "required": ["commit", "model", "task", "data", "params", "schema"],
                     "properties": {
                         "commit": {"type": "string"},
                         "build_time": {"type": ["string", "null"]},
                         "model": {"type": "object"},
+                        "task": {"enum": [REGRESSION, CLASSIFICATION]},
+                        "target": target,
                         "data": {"type": "object"},
                         "params": {"type": "object"},
                         "metrics": {"type": ["object", "null"]},
@@ -230,6 +240,15 @@ def build_spec(
                         "drifted": {"type": "array", "items": {"type": "string"}},
                         "window": {"type": "object"},
                         "model_version": {"type": "string"},
+                        "model_age": {
+                            "type": "object",
+                            "properties": {
+                                "trained_at": {"type": ["string", "null"]},
+                                "age_days": {"type": ["number", "null"]},
+                                "max_age_days": {"type": ["number", "null"]},
+                                "stale": {"type": ["boolean", "null"]},
+                            },
+                        },
                     },
                 },
             },

@@ -92,8 +92,10 @@ class Predictor:
             if len(output) != 1 or not math.isfinite(float(output[0])):
                 return False, f"self-check prediction is not a finite number: {output!r}"
             return True, None
-        if output.shape != (1, len(self.classes)) or not np.isfinite(output).all():
+        if output.shape != (1, len(self.classes)):
             return False, f"self-check probabilities do not match the {len(self.classes)} classes: {output!r}"
+        if not np.isfinite(output).all():
+            return False, f"self-check probabilities are not all finite numbers: {output!r}"
         if not math.isclose(float(output.sum()), 1.0, abs_tol=1e-6):
             return False, f"self-check probabilities sum to {float(output.sum())}, not 1"
         return True, None

@@ -33,7 +33,13 @@ class Telemetry:
     """The service's metrics, in a registry of their own (so tests can build many apps)."""
 
     def __init__(
-        self, *, model_version: str, commit: str, prediction_buckets: list[float], classes: list | None = None
+        self,
+        *,
+        model_version: str,
+        commit: str,
+        prediction_buckets: list[float],
+        classes: list | None = None,
+        trained_timestamp: float | None = None,
     ):
         """Regression observes predicted values in `prediction_buckets`; classification (`classes`)
         counts predictions per label and observes the winning probability."""
@@ -48,24 +54,27 @@ class Telemetry:
             registry=self.registry,
         )
         self.classes = classes
-        self.predictions = Histogram(
-            "model_prediction_value", "Predicted values", buckets=prediction_buckets, registry=self.registry
-        )
-        self.labels = Counter(
-            "model_predictions_by_label",
-            "Predictions per predicted label (classification)",
-            ("label",),
-            registry=self.registry,
-        )
-        self.confidence = Histogram(
-            "model_prediction_confidence",
-            "Probability of the predicted label (classification)",
-            buckets=CONFIDENCE_BUCKETS,
-            registry=self.registry,
-        )
-        # Every label from the start, so a label never predicted shows as 0 rather than absent.
-        for label in classes or []:
-            self.labels.labels(label=str(label))
+        # Only the task's own prediction metrics: a series that can never move would mislead a dashboard.
+        if classes is None:
+            self.predictions = Histogram(
+                "model_prediction_value", "Predicted values", buckets=prediction_buckets, registry=self.registry
+            )
+        else:
+            self.labels = Counter(
+                "model_predictions_by_label",
+                "Predictions per predicted label (classification)",
+                ("label",),
+                registry=self.registry,
+            )
+            self.confidence = Histogram(
+                "model_prediction_confidence",
+                "Probability of the predicted label (classification)",
+                buckets=CONFIDENCE_BUCKETS,
+                registry=self.registry,
+            )
+            # Every label from the start, so a label never predicted shows as 0 rather than absent.
+            for label in classes:
+                self.labels.labels(label=str(label))
         self.model_calls = Histogram(
             "model_batch_rows", "Rows per model call (micro-batching)", buckets=BATCH_BUCKETS, registry=self.registry
         )
@@ -78,6 +87,13 @@ class Telemetry:
         )
         self.model_info.labels(model_version=model_version, commit=commit).set(1)
         self._drift_features: set[str] = set()
+        if trained_timestamp is not None:  # only when known: an unset gauge would read 0, i.e. 1970
+            Gauge(
+                "model_trained_timestamp_seconds",
+                "When the model was trained (Unix time): its age is time() - this",
+                multiprocess_mode="max",
+                registry=self.registry,
+            ).set(trained_timestamp)
         self.drift_psi = Gauge(
             "model_drift_psi",
             "Population stability index of recent data vs the training reference",

@@ -3,10 +3,12 @@
     python -m mlops.gitops.drift_check        (make drift-check; the Drift check workflow)
 
 First waits (up to READY_TIMEOUT seconds) for the service's /ready: Render's free plan sleeps
-when idle and the first requests wake it. Then, on drift: open an issue labelled `drift` with the
-table, or update the one already open. Back within thresholds: comment and close it. Too little
-traffic: leave it as it is. Only issues it wrote itself (their body holds MARKER) are touched; an
-issue a person labelled `drift` is left alone.
+when idle and the first requests wake it. Then, on drift, or when the live model is older than
+`monitor.max_model_age_days` (the service reports its age with the drift report): open an issue
+labelled `drift` that says which, or update the one already open. Back within thresholds and the
+model fresh: comment and close it. Too little traffic to judge drift, and a fresh model: leave it
+as it is. Only issues it wrote itself (their body holds MARKER) are touched; an issue a person
+labelled `drift` is left alone.
 Needs RENDER_SERVICE_URL (skips, exit 0, without it) and GITHUB_TOKEN + GITHUB_REPOSITORY (set
 by Actions); GITHUB_API_URL points elsewhere for tests. Standard library only.
 """
@@ -24,6 +26,7 @@ from mlops.gitops.probe import Answer, request, wait_for
 
 LABEL = "drift"
 TITLE = "Data drift detected in production"
+STALE_TITLE = "The model in production is due for retraining"
 # Hidden in the rendered issue; marks the issues this check manages.
 MARKER = "<!-- mlops-template: drift-check -->"
 # A sleeping free-plan Render service takes up to a minute or so to wake.
@@ -60,8 +63,44 @@ class GitHub:
         return issues[0] if issues else None
 
 
+def is_stale(report: dict) -> bool:
+    """The service says its model is older than monitor.max_model_age_days."""
+    return (report.get("model_age") or {}).get("stale") is True
+
+
+def issue_title(report: dict) -> str:
+    return TITLE if report.get("verdict") == "drift" else STALE_TITLE
+
+
+def age_line(report: dict) -> str:
+    """When the live model was trained, against the age limit."""
+    age, model = report.get("model_age") or {}, f"Model `{report.get('model_version')}`"
+    limit = age.get("max_age_days")
+    if age.get("age_days") is None:
+        return f"When {model[0].lower()}{model[1:]} was trained is unknown (see docs/monitoring.md, Model age)."
+    line = f"{model} was trained at {age['trained_at']}, {age['age_days']:,.0f} days ago"
+    if is_stale(report):
+        return f"{line}: **older than `monitor.max_model_age_days` ({limit:g})**. Retrain it (Actions → Retrain)."
+    return f"{line} (limit: {limit:g} days)." if limit is not None else f"{line}."
+
+
 def issue_body(report: dict) -> str:
     """The issue text. No service URL: the repository (and so the issue) may be public."""
+    window = report.get("window", {})
+    model = f"Model `{report.get('model_version')}`"
+    if report.get("verdict") != "drift":
+        summary = "No drift found" if report.get("verdict") == "ok" else "Too little recent traffic to judge drift"
+        return "\n".join(
+            [
+                f"The live model is older than `monitor.max_model_age_days`. {summary} "
+                f"({report.get('rows', 0):,} recent rows).",
+                "",
+                age_line(report),
+                "",
+                "This issue is updated by the daily drift check and closed once a fresh model serves.",
+                MARKER,
+            ]
+        )
     rows = [
         "| feature | PSI | KS p-value | drifted |",
         "| --- | ---: | ---: | --- |",
@@ -69,14 +108,14 @@ def issue_body(report: dict) -> str:
     for item in [*report.get("features", []), *([report["prediction"]] if report.get("prediction") else [])]:
         pvalue = "" if item.get("ks_pvalue") is None else f"{item['ks_pvalue']:.2g}"
         rows.append(f"| {item['name']} | {item['psi']:.3f} | {pvalue} | {'**yes**' if item['drifted'] else 'no'} |")
-    window = report.get("window", {})
     return "\n".join(
         [
             f"The live service reports drift in: **{', '.join(report.get('drifted', []))}**.",
             "",
-            f"Model `{report.get('model_version')}`; window of {report.get('rows', 0):,} recent rows "
+            f"{model}; window of {report.get('rows', 0):,} recent rows "
             f"({window.get('oldest')} to {window.get('newest')}, {window.get('workers')} worker(s)); "
             f"thresholds: PSI > {report['thresholds']['psi']}, KS p < {report['thresholds']['ks_alpha']}.",
+            *([age_line(report)] if report.get("model_age") else []),
             "",
             *rows,
             "",
@@ -122,19 +161,22 @@ def check(
         env["GITHUB_REPOSITORY"], env["GITHUB_TOKEN"], env.get("GITHUB_API_URL") or "https://api.github.com"
     )
     issue = github.open_drift_issue()
-    verdict = report["verdict"]
-    if verdict == "drift":
-        body = issue_body(report)
+    verdict, stale = report["verdict"], is_stale(report)
+    reasons = ", ".join([*report.get("drifted", []), *(["model age"] if stale else [])])
+    if verdict == "drift" or stale:
+        content = {"title": issue_title(report), "body": issue_body(report)}
         if issue:
-            github.call("PATCH", f"/issues/{issue['number']}", {"body": body})
-            say(f"Drift: updated issue #{issue['number']} ({', '.join(report['drifted'])}).")
+            github.call("PATCH", f"/issues/{issue['number']}", content)
+            say(f"Drift check: updated issue #{issue['number']} ({reasons}).")
         else:
-            created = github.call("POST", "/issues", {"title": TITLE, "body": body, "labels": [LABEL]})
-            say(f"Drift: opened issue #{created['number']} ({', '.join(report['drifted'])}).")
-    elif verdict == "ok" and issue:
-        github.call("POST", f"/issues/{issue['number']}/comments", {"body": "Back within thresholds: closing."})
+            created = github.call("POST", "/issues", {**content, "labels": [LABEL]})
+            say(f"Drift check: opened issue #{created['number']} ({reasons}).")
+    elif issue and (verdict == "ok" or issue.get("title") == STALE_TITLE):
+        # An issue about the model's age alone closes once a fresh model serves, however little traffic it has.
+        comment = "Back within thresholds: closing." if verdict == "ok" else "A fresh model serves now: closing."
+        github.call("POST", f"/issues/{issue['number']}/comments", {"body": comment})
         github.call("PATCH", f"/issues/{issue['number']}", {"state": "closed", "state_reason": "completed"})
-        say(f"No drift: closed issue #{issue['number']}.")
+        say(f"No drift{'' if verdict == 'ok' else ' issue to keep'}: closed issue #{issue['number']}.")
     else:
         rows = f"{report.get('rows', 0):,} rows"
         say(f"No drift issue to change: verdict {verdict} ({rows}).")

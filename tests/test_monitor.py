@@ -1,0 +1,85 @@
+"""`make monitor`'s report directory and figures (tests/api/test_gunicorn_monitoring.py runs it on a service's log)."""
+
+import re
+import struct
+
+import pandas as pd
+import pytest
+
+from mlops import monitor
+
+from conftest import SAMPLE
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        [85716.2, 110146.3, 135035.0, 1_234_567.8],  # prices
+        [1.909, 2.349, 2.738, 3.144],  # a ratio
+        [-122.28, -121.98, -121.37],  # negative coordinates
+        [12.0, 17.0, 20.0, 46.0],  # whole numbers
+        [0.0001234, 0.0001256],  # tiny
+        [1e9, 2e9],  # huge
+        [5.0],
+    ],
+)
+def test_bin_labels_are_plain_distinct_numbers(edges):
+    labels = monitor.bin_labels(edges)
+    assert len(labels) == len(edges) + 2  # below the first, between each pair, from the last, missing
+    assert labels[-1] == "missing"
+    text = " ".join(labels)
+    assert not re.search(r"\d[eE][+-]?\d", text)  # no scientific notation
+    numbers = [label.split(" ")[-1] for label in labels[:-1]]  # each bin's upper edge (the last: its lower)
+    assert len(set(numbers)) == len(edges)  # neighbouring edges stay apart
+    for edge, shown in zip(edges, [label.split(" ")[-1] for label in labels[:-2]], strict=True):
+        assert float(shown.replace(",", "")) == pytest.approx(edge, rel=0.01)
+        if abs(edge) >= 1000:
+            assert "," in shown  # thousands separators
+        if float(edge).is_integer() and abs(edge) < 1e6:
+            assert "." not in shown  # 12, not 12.0
+
+
+def test_no_edges_is_one_bin():
+    assert monitor.bin_labels([]) == ["all", "missing"]
+
+
+@pytest.fixture
+def inland_csv(tmp_path):
+    """300 districts from one region only: drift, on the committed sample's columns."""
+    sample = pd.read_csv(SAMPLE)
+    inland = sample[sample["ocean_proximity"] == "INLAND"].sample(300, replace=True, random_state=0)
+    path = tmp_path / "inland.csv"
+    inland.to_csv(path, index=False)
+    return path
+
+
+def png_size(path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header.startswith(b"\x89PNG")
+    return struct.unpack(">II", header[16:24])
+
+
+def test_a_new_report_replaces_the_old_one_whole(served, inland_csv, tmp_path):
+    params, out = served[3] / "params.yaml", tmp_path / "monitoring-report"
+    out.mkdir()
+    (out / "drift.md").write_text("an earlier report")
+    (out / "a_feature_that_drifted_last_week.png").write_bytes(b"\x89PNG old")
+    assert monitor.main(["--params", str(params), "--input", str(inland_csv), "--out", str(out)]) == monitor.DRIFT
+    figures = sorted(path.name for path in out.glob("*.png"))
+    assert "a_feature_that_drifted_last_week.png" not in figures
+    assert "ocean_proximity.png" in figures
+    text = (out / "drift.md").read_text()
+    assert sorted(f"{name}.png" for name in re.findall(r"!\[(\w+)\]", text)) == figures  # every figure, no other
+    for figure in figures:
+        assert png_size(out / figure)[0] == monitor.FIGURE_WIDTH_PX  # the width GitHub shows
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no scratch left
+
+
+def test_an_out_directory_with_other_files_is_left_alone(served, inland_csv, tmp_path, capsys):
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "README.md").write_text("not a drift report")
+    args = ["--params", str(served[3] / "params.yaml"), "--input", str(inland_csv), "--out", str(out)]
+    assert monitor.main(args) == monitor.BAD_INPUT
+    assert "will not replace it, it holds what this did not write (README.md)" in capsys.readouterr().err
+    assert [path.name for path in out.iterdir()] == ["README.md"]
