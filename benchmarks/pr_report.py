@@ -10,6 +10,7 @@ and the target as slices. gate.bootstrap's settings; medians of a few runs.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -96,6 +97,7 @@ def measure(task: str, base_rows: pd.DataFrame, metric: str, config, metrics: di
 
 
 def main() -> int:
+    load = os.getloadavg()[0]
     config = load_config(ROOT / "params.yaml")
     scores = pd.read_csv(ROOT / config.paths.scores, keep_default_na=False, na_values=[""])
     results = []
@@ -122,7 +124,8 @@ def main() -> int:
         [
             "## PR report: paired bootstrap and figures",
             "",
-            f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}` on {machine()},",
+            f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}` on {machine()}",
+            f"(load average {load:.1f} at the start: on a shared machine read the numbers as upper bounds),",
             f"{settings.resamples:,} resamples (gate.bootstrap), every metric of the task and the gated one per",
             "slice; median of 3 comparisons, one drawing of the figures. Reproduce:",
             "",
@@ -130,7 +133,7 @@ def main() -> int:
             "make pipeline && make benchmark-report",
             "```",
             "",
-            "| rows | test rows | metrics | slices | paired bootstrap (s) | figures (s) |",
+            "| data | test rows | metrics | slices | paired bootstrap (s) | figures (s) |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
             *lines,
             "",
