@@ -32,6 +32,8 @@ class PathsConfig(_Frozen):
     run: Path  # this training run's record (time, commit, MLflow run): not a DVC output
     reference: Path
     metrics: Path
+    # Test rows with the pipeline's outputs, for the API's startup check of its fast path (mlops.fast_path).
+    parity: Path = Path("model/parity.json")
     predictions: Path
     importance: Path
     figures: Path

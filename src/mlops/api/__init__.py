@@ -43,7 +43,8 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
         bundle,
         settings.serve.batching,
         on_model_call=metrics.model_calls.observe,
-        on_predictions=watch.window.add if watch else None,
+        on_predictions=watch.window.add_records if watch else None,
+        parity=read_parity(settings.parity),
     )
 
     app = Flask(__name__)
@@ -58,7 +59,7 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
             path=settings.prediction_log_file,
             on_lost=metrics.prediction_log_errors.inc,
         ),
-        metadata=metadata_document(bundle, settings),
+        metadata=metadata_document(bundle, settings, predictor.fast_path_status),
         openapi=build_spec(
             bundle.schema,
             model_version=bundle.version,
@@ -97,7 +98,19 @@ def _monitoring_for(bundle: ModelBundle, settings: ApiSettings) -> Monitoring | 
     return Monitoring(window=window, reference=reference, config=settings.monitor)
 
 
-def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
+def read_parity(path) -> dict | None:
+    """The bundle's parity rows for the fast path's startup check; None when absent or unreadable
+    (the API then predicts through the Pipeline and /metadata says why)."""
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def metadata_document(bundle: ModelBundle, settings: ApiSettings, fast_path: dict | None = None) -> dict:
     """What is being served and where it came from: the /metadata body."""
     run = read_run_record(settings.run, bundle.version) or {}
     try:
@@ -119,6 +132,7 @@ def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
         "mlflow": run.get("mlflow"),
         "versions": meta.get("versions"),
         "schema": meta["schema"],
+        "fast_path": fast_path,
     }
 
 
