@@ -204,3 +204,26 @@ def test_the_evaluate_stage_saves_the_parity_rows(params_file, workdir):
     assert document["fast_path"]["enabled"] is True
     assert document["fast_path"]["test_split"]["rows"] == test_rows
     assert len(document["rows"]) == min(test_rows, fast_path.PARITY_ROWS)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "multiclass"])
+def test_lockstep_trees_are_the_models_own_prediction_with_missing_values(kind):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 5))
+    features[rng.random(features.shape) < 0.15] = np.nan  # the trees learn where missing values go
+    signal = np.nan_to_num(features[:, 0], nan=2.0) + np.nan_to_num(features[:, 1], nan=-1.0) ** 2
+    if kind == "regressor":
+        model = HistGradientBoostingRegressor(max_iter=50, random_state=0).fit(features, signal)
+    else:
+        labels = np.digitize(signal, np.quantile(signal, [0.33, 0.66]))
+        model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(features, labels)
+    trees = fast_path.LockstepTrees(model)
+    rows = features[: fast_path.LOCKSTEP_MAX_ROWS]
+    assert np.isnan(rows).any()
+    assert np.array_equal(trees.raw(rows), model._raw_predict(rows))
+    if kind == "regressor":
+        assert np.array_equal(trees.predict(rows), model.predict(rows))
+    else:
+        assert np.array_equal(trees.predict_proba(rows), model.predict_proba(rows))

@@ -180,7 +180,7 @@ class Branch:
 
 # Up to this many rows, all trees walk in lockstep as numpy arrays (one pass per tree level);
 # larger batches go to scikit-learn's own Cython loop over the trees, which is faster there.
-LOCKSTEP_MAX_ROWS = 8
+LOCKSTEP_MAX_ROWS = 16
 
 
 class LockstepTrees:
@@ -202,15 +202,19 @@ class LockstepTrees:
         sizes = np.array([len(tree) for tree in nodes])
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         flat = np.concatenate(nodes)
-        own = np.arange(len(flat))
+        own = np.arange(len(flat), dtype=np.intp)
         shift = np.repeat(offsets, sizes)
         leaf = flat["is_leaf"].astype(bool)
-        # A leaf points at itself: extra passes leave a finished tree where it is.
-        self._left = np.where(leaf, own, flat["left"].astype(np.intp) + shift)
-        self._right = np.where(leaf, own, flat["right"].astype(np.intp) + shift)
+        # Node i's children at 2i (right) and 2i + 1 (left); a leaf's are itself, so extra passes
+        # leave a finished tree where it is.
+        children = np.empty(2 * len(flat), dtype=np.intp)
+        children[0::2] = np.where(leaf, own, flat["right"].astype(np.intp) + shift)
+        children[1::2] = np.where(leaf, own, flat["left"].astype(np.intp) + shift)
+        self._children = children
         self._feature = np.where(leaf, 0, flat["feature_idx"]).astype(np.intp)
         self._threshold = flat["num_threshold"]
         self._missing_left = flat["missing_go_to_left"].astype(bool)
+        self._leaf = leaf
         self._value = flat["value"]
         self._roots = offsets.astype(np.intp)
         self._levels = int(flat["depth"].max())
@@ -221,13 +225,20 @@ class LockstepTrees:
 
     def raw(self, features: np.ndarray) -> np.ndarray:
         """The sum of the leaves (plus the baseline), shape (rows, trees per iteration)."""
-        rows = len(features)
+        features = np.ascontiguousarray(features, dtype=float)
+        rows, width = features.shape
+        values = features.ravel()
+        row_start = (np.arange(rows, dtype=np.intp) * width)[:, None]
+        missing = bool(np.isnan(values).any())
         node = np.broadcast_to(self._roots, (rows, len(self._roots)))
-        row = np.arange(rows)[:, None]
-        for _ in range(self._levels):
-            value = features[row, self._feature[node]]
-            left = np.where(np.isnan(value), self._missing_left[node], value <= self._threshold[node])
-            node = np.where(left, self._left[node], self._right[node])
+        for level in range(self._levels):
+            value = values[row_start + self._feature[node]]
+            left = value <= self._threshold[node]  # NaN compares False: it goes right unless...
+            if missing:  # ...the split sends missing values left
+                left |= np.isnan(value) & self._missing_left[node]
+            node = self._children[2 * node + left]
+            if level % 4 == 3 and self._leaf[node].all():
+                break
         leaves = self._value[node].reshape(rows, self._iterations, self._per_iteration)
         terms = np.concatenate([np.broadcast_to(self._baseline, (rows, 1, self._per_iteration)), leaves], axis=1)
         return np.cumsum(terms, axis=1)[:, -1, :]  # cumsum adds in order, as the model does
