@@ -266,6 +266,7 @@ def api_settings(served, *, batching: bool = True, **changes):
         metrics=cfg.paths.metrics,
         reference=cfg.paths.reference,
         parity=cfg.paths.parity,
+        fast_path=cfg.paths.fast_path,
         serve=serve,
         monitor=cfg.monitor,
         commit="c0ffee" * 6 + "c0ff",

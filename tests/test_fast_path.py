@@ -24,9 +24,15 @@ def _features(served):
     return test_frame[list(cfg.data.features)]
 
 
+def _saved_and_loaded(pipeline, task):
+    """The fast path as the API runs it: derived, saved as arrays, loaded back."""
+    derived = fast_path.derive(pipeline, task)
+    return fast_path.from_bytes(fast_path.to_bytes(derived), estimator=derived.estimator)
+
+
 def _assert_matches(served):
     cfg, result, test_frame, _ = served
-    fast = fast_path.derive(result.pipeline, cfg.data.task)
+    fast = _saved_and_loaded(result.pipeline, cfg.data.task)
     parity = fast_path.check_parity(fast, result.pipeline, _features(served), cfg.data.task)
     assert parity.rows == len(test_frame)
     assert parity.ok, parity.describe(cfg.data.task)
@@ -60,7 +66,7 @@ def test_a_forks_model_matches_its_pipeline(tmp_path, name):
     params["model"] = {"family": family, "params": model_params}
     fast = _assert_matches(serve_from(tmp_path, params))
     boosted = family.startswith("HistGradientBoosting")
-    assert ("lockstep" in fast.model_path) == boosted, fast.model_path
+    assert (fast.trees is not None) == boosted, fast.model_path
 
 
 def test_preprocessing_is_bit_for_bit_the_pipelines(served_scenario):
@@ -92,7 +98,8 @@ def test_a_step_without_a_fast_path_is_named(served):
     pipeline.fit(*_training_data(served))
     with pytest.raises(fast_path.NoFastPathError, match="MinMaxScaler in the numeric branch"):
         fast_path.derive(pipeline, cfg.data.task)
-    document = fast_path.parity_document(pipeline, _features(served), cfg.data.task, "v1")
+    document, data = fast_path.parity_document(pipeline, _features(served), cfg.data.task, "v1")
+    assert data is None
     assert document["fast_path"] == {"enabled": False, "reason": document["fast_path"]["reason"]}
     assert "MinMaxScaler" in document["fast_path"]["reason"]
     assert "rows" not in document
@@ -103,33 +110,60 @@ def _training_data(served):
     return test_frame[list(cfg.data.features)], test_frame[cfg.data.target]
 
 
-def test_a_disagreement_at_training_switches_the_fast_path_off(served, monkeypatch):
+class _Skewed:
+    """An estimator one part in a million off the real one."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def predict(self, features):
+        return self.real.predict(features) * (1 + 1e-6)
+
+    def predict_proba(self, features):
+        proba = self.real.predict_proba(features)
+        return proba + np.array([1e-6, -1e-6, *[0.0] * (proba.shape[1] - 2)])
+
+
+@pytest.mark.parametrize("scenario", ["regression", "binary"])
+def test_a_disagreement_at_training_switches_the_fast_path_off(served_scenario, monkeypatch, scenario):
+    served = served_scenario(scenario)
     cfg, result, *_ = served
     real = fast_path.derive(result.pipeline, cfg.data.task)
-    skewed = fast_path.FastPath(
-        names=real.names,
-        branches=real.branches,
-        estimator=real.estimator,
-        classification=real.classification,
-        model_call=lambda features: real.model_call(features) * (1 + 1e-6),
-        model_path="skewed",
-    )
+    skewed = fast_path.FastPath(real.names, real.branches, real.classification, None, _Skewed(real.estimator), "x")
     monkeypatch.setattr(fast_path, "derive", lambda pipeline, task: skewed)
-    document = fast_path.parity_document(result.pipeline, _features(served), cfg.data.task, "v1")
+    document, data = fast_path.parity_document(result.pipeline, _features(served), cfg.data.task, "v1")
+    assert data is None
     assert document["fast_path"]["enabled"] is False
     assert "disagrees with the pipeline on the test split" in document["fast_path"]["reason"]
     assert "rows" not in document
 
 
+def _startup(served, document=None, data=None, version=None):
+    """What the API does at startup with a served bundle's files (or the ones given)."""
+    cfg, result, *_ = served
+    document = document or json.loads(cfg.paths.parity.read_text())
+    data = cfg.paths.fast_path.read_bytes() if data is None else data
+    loads = []
+
+    def load_pipeline():
+        loads.append(1)
+        return result.pipeline
+
+    fast, status = fast_path.verified(
+        document, data, version or document["model_version"], cfg.data.task, load_pipeline
+    )
+    return fast, status, bool(loads)
+
+
 @pytest.mark.parametrize("scenario", ["regression", "multiclass"])
 def test_startup_checks_the_saved_rows(served_scenario, scenario):
-    cfg, result, _, _ = served_scenario(scenario)
+    served = served_scenario(scenario)
+    cfg = served[0]
     document = json.loads(cfg.paths.parity.read_text())
-    version = document["model_version"]
     assert 0 < len(document["rows"]) <= fast_path.PARITY_ROWS
     assert len(document["outputs"]) == len(document["rows"])
 
-    fast, status = fast_path.verified(result.pipeline, cfg.data.task, document, version)
+    fast, status, _ = _startup(served)
     assert fast is not None
     assert status["enabled"]
     assert status["startup_rows"] == len(document["rows"])
@@ -140,18 +174,31 @@ def test_startup_checks_the_saved_rows(served_scenario, scenario):
         row[0], row[1] = row[1], row[0]  # another label's probability
     else:
         tampered["outputs"][3] = row * (1 + 1e-7)
-    fast, status = fast_path.verified(result.pipeline, cfg.data.task, tampered, version)
+    fast, status, _ = _startup(served, document=tampered)
     assert fast is None
     assert "disagrees with the saved outputs at startup" in status["reason"]
 
 
-def test_startup_refuses_rows_of_another_model_or_none(served):
-    cfg, result, *_ = served
-    document = json.loads(cfg.paths.parity.read_text())
-    fast, status = fast_path.verified(result.pipeline, cfg.data.task, document, "0123456789ab")
+def test_boosted_trees_start_without_the_pipeline_and_other_models_with_it(served, served_scenario):
+    fast, status, loaded = _startup(served)  # this repository's model, a HistGradientBoosting one here
+    assert status["enabled"]
+    assert loaded is (fast.trees is None)
+    assert status["loads_pipeline"] is loaded
+    fast, status, loaded = _startup(served_scenario("multiclass"))  # LogisticRegression
+    assert status["enabled"]
+    assert fast.trees is None
+    assert loaded
+
+
+def test_startup_refuses_rows_of_another_model_a_changed_file_or_none(served):
+    fast, status, _ = _startup(served, version="0123456789ab")
     assert fast is None
     assert "not 0123456789ab" in status["reason"]
-    fast, status = fast_path.verified(result.pipeline, cfg.data.task, None, document["model_version"])
+    fast, status, _ = _startup(served, data=served[0].paths.fast_path.read_bytes()[:-1] + b"x")
+    assert fast is None
+    assert "not the one its parity rows were made with" in status["reason"]
+    cfg, result, *_ = served
+    fast, status = fast_path.verified(None, b"", "v", cfg.data.task, lambda: result.pipeline)
     assert fast is None
     assert "no parity rows" in status["reason"]
 
@@ -219,11 +266,11 @@ def test_lockstep_trees_are_the_models_own_prediction_with_missing_values(kind):
     else:
         labels = np.digitize(signal, np.quantile(signal, [0.33, 0.66]))
         model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(features, labels)
-    trees = fast_path.LockstepTrees(model)
-    rows = features[: fast_path.LOCKSTEP_MAX_ROWS]
+    trees = fast_path.LockstepTrees.of(model)
+    rows = features[: fast_path.LOCKSTEP_MAX_ROWS + 5]  # more than one slice
     assert np.isnan(rows).any()
     assert np.array_equal(trees.raw(rows), model._raw_predict(rows))
-    if kind == "regressor":
-        assert np.array_equal(trees.predict(rows), model.predict(rows))
-    else:
-        assert np.array_equal(trees.predict_proba(rows), model.predict_proba(rows))
+    task = "regression" if kind == "regressor" else CLASSIFICATION
+    expected = model.predict(rows) if kind == "regressor" else model.predict_proba(rows)
+    parity = fast_path.compare(trees(rows), expected, task)
+    assert parity.ok, parity.describe(task)

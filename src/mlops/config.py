@@ -34,6 +34,7 @@ class PathsConfig(_Frozen):
     metrics: Path
     # Test rows with the pipeline's outputs, for the API's startup check of its fast path (mlops.fast_path).
     parity: Path = Path("model/parity.json")
+    fast_path: Path = Path("model/fast_path.npz")  # the fast path as arrays (mlops.fast_path), loaded without sklearn
     predictions: Path
     importance: Path
     figures: Path

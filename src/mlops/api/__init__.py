@@ -16,6 +16,7 @@ from http import HTTPStatus
 
 from flask import Flask, g, request
 
+from mlops import fast_path
 from mlops.api import docs, errors, health, monitoring, predict, telemetry
 from mlops.api.batching import AnnounceRequests
 from mlops.api.drift_window import DriftWindow
@@ -36,7 +37,7 @@ _STATUSES = frozenset(str(status.value) for status in HTTPStatus)
 def create_app(settings: ApiSettings | None = None) -> Flask:
     """Load and verify the model bundle, then build the app. Raises BundleError if it cannot."""
     settings = settings or ApiSettings.from_environment()
-    bundle = load_bundle(settings.model, settings.metadata)
+    bundle = load_bundle(settings.model, settings.metadata, defer=True)  # the fast path may not need the Pipeline
     metrics = _telemetry_for(bundle, settings)
     watch = _monitoring_for(bundle, settings)
     predictor = Predictor(
@@ -45,6 +46,7 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
         on_model_call=metrics.model_calls.observe,
         on_predictions=watch.window.add_records if watch else None,
         parity=read_parity(settings.parity),
+        fast_path_file=fast_path.read_file(settings.fast_path),
     )
 
     app = Flask(__name__)

@@ -14,12 +14,15 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mlops.drift import PREDICTION
 from mlops.schema import FeatureSchema
+
+if TYPE_CHECKING:  # pandas loads on the first drift report, not before the server is ready
+    import pandas as pd
 
 FLUSH_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -150,6 +153,8 @@ class DriftWindow:
         return self._decode(rows), predictions, workers, rows[:, -1]
 
     def _decode(self, rows: np.ndarray) -> pd.DataFrame:
+        import pandas as pd
+
         columns = {}
         for index, spec in enumerate(self.schema.features):
             if spec.type == "numeric":

@@ -1,7 +1,8 @@
 """The loaded model behind the API: validated records in, predictions out, through the batcher.
 
 Predictions go through the fast path (mlops.fast_path) when the bundle's parity rows confirm it
-at startup, else through the fitted Pipeline; `fast_path_status` says which and why.
+at startup, else through the fitted Pipeline; `fast_path_status` says which and why. With boosted
+trees the fast path needs neither the Pipeline nor scikit-learn: neither is loaded.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import sklearn
 
 from mlops import fast_path
 from mlops.api.batching import MicroBatcher
 from mlops.bundle import ModelBundle
 from mlops.config import BatchingConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class PredictionError(RuntimeError):
@@ -40,16 +43,22 @@ class Predictor:
         on_model_call: Callable[[int], None] | None = None,
         on_predictions: Callable[[list[dict], np.ndarray], None] | None = None,
         parity: dict | None = None,
+        fast_path_file: bytes | None = None,
     ):
         """`on_model_call(rows)` and `on_predictions(records, values)` observe every model call; `values`
-        are the predictions (regression) or the index of each row's predicted class. `parity` is the
-        bundle's parity document (paths.parity): without it, predictions go through the Pipeline."""
+        are the predictions (regression) or the index of each row's predicted class. `parity` and
+        `fast_path_file` are the bundle's parity rows (paths.parity) and fast path (paths.fast_path):
+        without them, predictions go through the Pipeline."""
         self.bundle = bundle
         self._on_model_call = on_model_call
         self._on_predictions = on_predictions
         self.schema = bundle.schema
         self.classes = bundle.classes
-        self.fast, self.fast_path_status = fast_path.verified(bundle.pipeline, bundle.task, parity, bundle.version)
+        self.fast, self.fast_path_status = fast_path.verified(
+            parity, fast_path_file, bundle.version, bundle.task, lambda: bundle.pipeline
+        )
+        if self.fast is None:
+            bundle.pipeline  # noqa: B018 (load it now: a model that cannot load stops the server here)
         self.batcher = MicroBatcher(self.predict_rows, batching) if batching.enabled else None
         self.ready, self.not_ready_reason = self._self_check()
 
@@ -76,6 +85,8 @@ class Predictor:
         return self._predict_frame(self.schema.to_frame(rows))
 
     def _predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        import sklearn  # loaded with the Pipeline
+
         # Input is already validated; skip sklearn's repeated finiteness and parameter checks.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if self.classes is None:

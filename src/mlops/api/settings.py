@@ -27,6 +27,7 @@ class ApiSettings:
     monitoring_dir: Path | None = None  # shared by workers (set by the gunicorn config)
     api_key: str | None = field(default=None, repr=False)  # never printed
     parity: Path | None = None  # the fast path's parity rows (paths.parity); None: serve the Pipeline
+    fast_path: Path | None = None  # the fast path itself (paths.fast_path)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -50,4 +51,5 @@ class ApiSettings:
             api_key=environ.get("API_KEY") or None,
             monitoring_dir=Path(environ["MONITORING_DIR"]) if environ.get("MONITORING_DIR") else None,
             parity=config.paths.parity,
+            fast_path=config.paths.fast_path,
         )
