@@ -214,11 +214,11 @@ class LockstepTrees:
     feature: np.ndarray
     threshold: np.ndarray
     missing_left: np.ndarray
-    leaf: np.ndarray
     value: np.ndarray
-    roots: np.ndarray  # the first node of each tree, iteration by iteration
+    roots: np.ndarray  # the first node of each tree, shallowest tree first
+    finished: np.ndarray  # finished[level]: how many trees (of the shallowest) are at a leaf by then
+    model_order: np.ndarray  # the trees back in the model's order (iteration by iteration)
     baseline: np.ndarray  # (1, 1, trees per iteration)
-    levels: np.ndarray  # 0-d: the deepest leaf's depth
     link: np.ndarray  # 0-d string: a key of LINKS
 
     @classmethod
@@ -243,16 +243,19 @@ class LockstepTrees:
         children[0::2] = np.where(leaf, own, flat["right"].astype(np.intp) + shift)
         children[1::2] = np.where(leaf, own, flat["left"].astype(np.intp) + shift)
         per_iteration = model.n_trees_per_iteration_
+        # Shallowest tree first: at each level only the trees not yet at a leaf, a suffix, are walked.
+        depths = np.array([int(tree["depth"].max()) for tree in nodes])
+        order = np.argsort(depths, kind="stable")
         return cls(
             children=children,
             feature=np.where(leaf, 0, flat["feature_idx"]).astype(np.intp),
             threshold=flat["num_threshold"].astype(float),
             missing_left=flat["missing_go_to_left"].astype(bool),
-            leaf=leaf,
             value=flat["value"].astype(float),
-            roots=offsets,
+            roots=offsets[order],
+            finished=np.searchsorted(depths[order], np.arange(int(depths.max())), side="right").astype(np.intp),
+            model_order=np.argsort(order, kind="stable").astype(np.intp),
             baseline=np.asarray(model._baseline_prediction, dtype=float).reshape(1, 1, per_iteration),
-            levels=np.asarray(int(flat["depth"].max())),
             link=np.asarray(link),
         )
 
@@ -263,15 +266,15 @@ class LockstepTrees:
         values = features.ravel()
         row_start = (np.arange(rows, dtype=np.intp) * width)[:, None]
         missing = bool(np.isnan(values).any())
-        node = np.broadcast_to(self.roots, (rows, len(self.roots)))
-        for level in range(int(self.levels)):
-            value = values[row_start + self.feature[node]]
-            left = value <= self.threshold[node]  # NaN compares False: it goes right unless...
+        node = np.tile(self.roots, (rows, 1))
+        for start in self.finished.tolist():  # one pass per level; trees at a leaf drop out
+            walking = node[:, start:]
+            value = values[row_start + self.feature[walking]]
+            left = value <= self.threshold[walking]  # NaN compares False: it goes right unless...
             if missing:  # ...the split sends missing values left
-                left |= np.isnan(value) & self.missing_left[node]
-            node = self.children[2 * node + left]
-            if level % 4 == 3 and self.leaf[node].all():
-                break
+                left |= np.isnan(value) & self.missing_left[walking]
+            node[:, start:] = self.children[2 * walking + left]
+        node = node[:, self.model_order]
         per_iteration = self.baseline.shape[-1]
         leaves = self.value[node].reshape(rows, -1, per_iteration)
         terms = np.concatenate([np.broadcast_to(self.baseline, (rows, 1, per_iteration)), leaves], axis=1)
