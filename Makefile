@@ -237,3 +237,9 @@ benchmark-reliability: pipeline ## Hostile-client and operator probes against th
 .PHONY: benchmark-image
 benchmark-image: docker-build ## Image size, start time and memory; writes docs/benchmarks.md
 	IMAGE=$(IMAGE) PYTHON_IMAGE=$(PYTHON_IMAGE) python benchmarks/image.py
+
+# BASELINE_IMAGE: an older image to measure side by side (alternating cold starts).
+BASELINE_IMAGE ?=
+.PHONY: benchmark-free-plan
+benchmark-free-plan: docker-build ## The image at Render free-plan size (0.1 CPU, 512 MB): ready, predictions, memory; writes docs/benchmarks.md
+	IMAGE=$(IMAGE) BASELINE_IMAGE=$(BASELINE_IMAGE) python benchmarks/free_plan.py

@@ -19,6 +19,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from mlops import fast_path
+from mlops.api import read_parity
 from mlops.api.drift_window import DriftWindow
 from mlops.api.monitoring import drift_report
 from mlops.api.predictor import Predictor
@@ -49,8 +51,12 @@ def main() -> int:
     records = json.loads(test[list(config.data.features)].head(100).to_json(orient="records"))
     batching_off = config.serve.batching.model_copy(update={"enabled": False})
     window = DriftWindow(bundle.schema, config.monitor.window_size, Path(tempfile.mkdtemp()))
-    plain = Predictor(bundle, batching_off)
-    watched = Predictor(bundle, batching_off, on_predictions=window.add)
+    served_with = {  # the fast path, as the API serves
+        "parity": read_parity(ROOT / config.paths.parity),
+        "fast_path_file": fast_path.read_file(ROOT / config.paths.fast_path),
+    }
+    plain = Predictor(bundle, batching_off, **served_with)
+    watched = Predictor(bundle, batching_off, on_predictions=window.add_records, **served_with)
     rows = []
     for size, repeats in ((1, 300), (100, 100)):
         batch = records[:size]

@@ -183,12 +183,12 @@ def train_on(directory: Path, params: dict):
 
 
 def write_bundle(directory: Path, cfg: Config, result, test_frame) -> Path:
-    """A model bundle as train/evaluate write it (model, metadata, reference, run record, metrics)."""
+    """A model bundle as train/evaluate write it (model, metadata, reference, run record, metrics, parity rows)."""
     import json
 
     import joblib
 
-    from mlops import metrics, model_output
+    from mlops import fast_path, metrics, model_output
     from mlops.artifacts import sha256_file
     from mlops.train import build_metadata
 
@@ -208,6 +208,7 @@ def write_bundle(directory: Path, cfg: Config, result, test_frame) -> Path:
     output = model_output.predict(result.pipeline, test_frame[list(cfg.data.features)], cfg.data.task)
     scored = metrics.Scored(test_frame[cfg.data.target].to_numpy(), output.values, output.probabilities, output.classes)
     cfg.paths.metrics.write_text(json.dumps(metrics.compute(cfg.data.task, scored)))
+    fast_path.save_parity(result.pipeline, test_frame, cfg, sha[:12])
     return directory
 
 
@@ -265,6 +266,8 @@ def api_settings(served, *, batching: bool = True, **changes):
         run=cfg.paths.run,
         metrics=cfg.paths.metrics,
         reference=cfg.paths.reference,
+        parity=cfg.paths.parity,
+        fast_path=cfg.paths.fast_path,
         serve=serve,
         monitor=cfg.monitor,
         commit="c0ffee" * 6 + "c0ff",

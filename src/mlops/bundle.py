@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import joblib
 
 from mlops.artifacts import sha256_file
 from mlops.config import CLASSIFICATION, REGRESSION
@@ -17,11 +16,47 @@ class BundleError(RuntimeError):
     """The model bundle is missing, unreadable or fails its integrity check."""
 
 
+class PipelineFile:
+    """A model file whose sha256 was checked, unpickled (importing scikit-learn) on first use."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._pipeline = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipeline is not None
+
+    def load(self):
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = _unpickle(self.path)
+            return self._pipeline
+
+
+def _unpickle(path: Path):
+    import joblib  # imports scikit-learn as it unpickles the Pipeline
+
+    try:
+        return joblib.load(path)
+    except Exception as error:  # unpickling can raise anything; the file is at fault either way
+        raise BundleError(f"{path}: cannot load the model ({type(error).__name__}: {error})") from None
+
+
 @dataclass(frozen=True)
 class ModelBundle:
-    pipeline: object
+    source: object  # the fitted Pipeline, or a PipelineFile that loads it when first needed
     metadata: dict
     schema: FeatureSchema
+
+    @property
+    def pipeline(self):
+        return self.source.load() if isinstance(self.source, PipelineFile) else self.source
+
+    @property
+    def pipeline_loaded(self) -> bool:
+        return not isinstance(self.source, PipelineFile) or self.source.loaded
 
     @property
     def version(self) -> str:
@@ -63,8 +98,9 @@ def read_run_record(path: Path, version: str) -> dict | None:
     return record if isinstance(record, dict) and record.get("model_version") == version else None
 
 
-def load_bundle(model_path: Path, metadata_path: Path) -> ModelBundle:
-    """Load the pipeline only after its sha256 matches the one recorded at training."""
+def load_bundle(model_path: Path, metadata_path: Path, *, defer: bool = False) -> ModelBundle:
+    """Load the pipeline only after its sha256 matches the one recorded at training; with `defer`,
+    only when first used (the API's fast path may never need it)."""
     metadata = read_metadata(metadata_path)
     try:
         expected = metadata["model"]["sha256"]
@@ -78,8 +114,5 @@ def load_bundle(model_path: Path, metadata_path: Path) -> ModelBundle:
         raise BundleError(
             f"{model_path}: integrity check failed (sha256 {actual[:12]}..., metadata says {expected[:12]}...)"
         )
-    try:
-        pipeline = joblib.load(model_path)
-    except Exception as error:  # unpickling can raise anything; the file is at fault either way
-        raise BundleError(f"{model_path}: cannot load the model ({type(error).__name__}: {error})") from None
-    return ModelBundle(pipeline=pipeline, metadata=metadata, schema=schema)
+    source = PipelineFile(model_path)
+    return ModelBundle(source=source if defer else source.load(), metadata=metadata, schema=schema)

@@ -32,6 +32,9 @@ class PathsConfig(_Frozen):
     run: Path  # this training run's record (time, commit, MLflow run): not a DVC output
     reference: Path
     metrics: Path
+    # Test rows with the pipeline's outputs, for the API's startup check of its fast path (mlops.fast_path).
+    parity: Path = Path("model/parity.json")
+    fast_path: Path = Path("model/fast_path.npz")  # the fast path as arrays (mlops.fast_path), loaded without sklearn
     predictions: Path  # a sample of the test rows' predictions, for `dvc plots`
     scores: Path  # every test row's prediction and slice: the PR report pairs base and PR on them
     importance: Path

@@ -9,13 +9,15 @@ per category), plus a two-sample Kolmogorov-Smirnov test for numbers (scipy). Us
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 from mlops.config import MonitorConfig
 from mlops.schema import FeatureSchema
+
+if TYPE_CHECKING:  # pandas and scipy load on the first assessment: a server is ready without them
+    import pandas as pd
 
 PREDICTION = "prediction"
 # Empty bins would make PSI infinite; this floor is the usual smoothing.
@@ -49,6 +51,8 @@ def numeric_shares(values: np.ndarray, edges: np.ndarray | list[float]) -> np.nd
 
 def categorical_shares(values: pd.Series, categories: list[str]) -> np.ndarray:
     """Shares per known category, then anything else, then missing."""
+    import pandas as pd
+
     values = pd.Series(values, dtype=object)
     missing = values.isna()
     known = values[~missing]
@@ -82,6 +86,8 @@ def build_reference(
 
 def label_strings(labels) -> pd.Series:
     """Predicted labels as text, the form categorical profiles compare (a label may be an int)."""
+    import pandas as pd
+
     return pd.Series([None if label is None else str(label) for label in labels], dtype=object)
 
 
@@ -110,6 +116,8 @@ def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> Fe
         present = np.asarray(values, dtype=float)
         present = present[~np.isnan(present)]
         if present.size and profile["sample"]:
+            from scipy import stats
+
             result = stats.ks_2samp(profile["sample"], present)
             statistic, pvalue = float(result.statistic), float(result.pvalue)
         else:

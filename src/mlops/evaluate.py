@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from mlops import artifacts, baselines, cli, metrics, model_output, plotting, progress, slices
+from mlops import artifacts, baselines, cli, fast_path, metrics, model_output, plotting, progress, slices
 from mlops.bundle import BundleError, load_bundle, read_run_record
 from mlops.config import Config, load_config
 from mlops.metrics import Scored
@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             figures_dir.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(Path(scratch) / "figures"), figures_dir)
         artifacts.write_json(config.paths.metrics, evaluation.document())
+        fast_path.save_parity(bundle.pipeline, frame, config, bundle.version)  # the API's startup check
         width = max(map(len, evaluation.metrics), default=0)
         for name, value in evaluation.metrics.items():
             against = ", ".join(

@@ -13,9 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
 
 from mlops.config import CLASSIFICATION, REGRESSION
+
+
+class _SklearnMetrics:
+    """sklearn.metrics, imported on first use: validating params.yaml (mlops.config) needs only the
+    metric names, and the API starts without scikit-learn when its fast path does not need it."""
+
+    def __getattr__(self, name: str):
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _SklearnMetrics()
 
 
 @dataclass(frozen=True)

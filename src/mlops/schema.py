@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import Annotated, Any, Literal, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from mlops.config import DataConfig
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: the API's fast path needs none
+    import pandas as pd
 
 
 class FeatureSpec(BaseModel):
@@ -177,6 +179,8 @@ class FeatureSchema(BaseModel):
 
     def to_frame(self, records: list[dict]) -> pd.DataFrame:
         """Validated records as a frame with the training column order and dtypes."""
+        import pandas as pd
+
         columns = {}
         for spec in self.features:
             values = [record.get(spec.name) for record in records]

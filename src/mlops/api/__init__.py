@@ -16,6 +16,7 @@ from http import HTTPStatus
 
 from flask import Flask, g, request
 
+from mlops import fast_path
 from mlops.api import docs, errors, health, monitoring, predict, telemetry
 from mlops.api.batching import AnnounceRequests
 from mlops.api.drift_window import DriftWindow
@@ -37,14 +38,16 @@ _STATUSES = frozenset(str(status.value) for status in HTTPStatus)
 def create_app(settings: ApiSettings | None = None) -> Flask:
     """Load and verify the model bundle, then build the app. Raises BundleError if it cannot."""
     settings = settings or ApiSettings.from_environment()
-    bundle = load_bundle(settings.model, settings.metadata)
+    bundle = load_bundle(settings.model, settings.metadata, defer=True)  # the fast path may not need the Pipeline
     metrics = _telemetry_for(bundle, settings)
     watch = _monitoring_for(bundle, settings)
     predictor = Predictor(
         bundle,
         settings.serve.batching,
         on_model_call=metrics.model_calls.observe,
-        on_predictions=watch.window.add if watch else None,
+        on_predictions=watch.window.add_records if watch else None,
+        parity=read_parity(settings.parity),
+        fast_path_file=fast_path.read_file(settings.fast_path),
     )
 
     app = Flask(__name__)
@@ -59,7 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
             path=settings.prediction_log_file,
             on_lost=metrics.prediction_log_errors.inc,
         ),
-        metadata=metadata_document(bundle, settings),
+        metadata=metadata_document(bundle, settings, predictor.fast_path_status),
         openapi=build_spec(
             bundle.schema,
             model_version=bundle.version,
@@ -100,7 +103,19 @@ def _monitoring_for(bundle: ModelBundle, settings: ApiSettings) -> Monitoring | 
     return Monitoring(window=window, reference=reference, config=settings.monitor)
 
 
-def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
+def read_parity(path) -> dict | None:
+    """The bundle's parity rows for the fast path's startup check; None when absent or unreadable
+    (the API then predicts through the Pipeline and /metadata says why)."""
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def metadata_document(bundle: ModelBundle, settings: ApiSettings, fast_path: dict | None = None) -> dict:
     """What is being served and where it came from: the /metadata body."""
     run = read_run_record(settings.run, bundle.version) or {}
     try:
@@ -129,6 +144,7 @@ def metadata_document(bundle: ModelBundle, settings: ApiSettings) -> dict:
         "mlflow": run.get("mlflow"),
         "versions": meta.get("versions"),
         "schema": meta["schema"],
+        "fast_path": fast_path,
     }
 
 

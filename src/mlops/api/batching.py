@@ -75,7 +75,8 @@ class MicroBatcher:
             self._local.announced = False
             with self._lock:
                 self._arriving -= 1
-                self._ready.notify()
+                if self._queue:  # a batch may be waiting for this request: it need not any longer
+                    self._ready.notify()
 
     def submit(self, rows: Sequence[dict]) -> np.ndarray:
         """Predict `rows` as part of a batch; returns exactly their predictions, or raises their error."""
@@ -98,7 +99,8 @@ class MicroBatcher:
             finally:
                 with self._lock:
                     self._busy = False
-                    self._ready.notify()  # requests that queued meanwhile form the next batch
+                    if self._queue:  # requests that queued meanwhile form the next batch
+                        self._ready.notify()
         job.done.wait()
         if job.error is not None:
             raise job.error

@@ -14,12 +14,15 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mlops.drift import PREDICTION
 from mlops.schema import FeatureSchema
+
+if TYPE_CHECKING:  # pandas loads on the first drift report, not before the server is ready
+    import pandas as pd
 
 FLUSH_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ class DriftWindow:
         self._codes = {spec.name: {c: i for i, c in enumerate(spec.categories or [])} for spec in schema.features}
 
     def add(self, frame: pd.DataFrame, predictions: np.ndarray) -> None:
-        """Record predicted rows (called once per model call, not per request)."""
+        """Record predicted rows given as a frame."""
         encoded = np.empty((len(frame), len(self._columns)))
         for index, spec in enumerate(self.schema.features):
             column = frame[spec.name]
@@ -60,6 +63,20 @@ class DriftWindow:
             else:
                 codes = self._codes[spec.name]
                 encoded[:, index] = [codes.get(value, np.nan) if isinstance(value, str) else np.nan for value in column]
+        self._append(encoded, predictions)
+
+    def add_records(self, records: list[dict], predictions: np.ndarray) -> None:
+        """Record predicted rows given as validated records (called once per model call, not per request)."""
+        encoded = np.empty((len(records), len(self._columns)))
+        for index, spec in enumerate(self.schema.features):
+            if spec.type == "numeric":  # None (missing) becomes NaN
+                encoded[:, index] = np.array([record.get(spec.name) for record in records], dtype=float)
+            else:
+                codes = self._codes[spec.name]
+                encoded[:, index] = [codes.get(record.get(spec.name), np.nan) for record in records]
+        self._append(encoded, predictions)
+
+    def _append(self, encoded: np.ndarray, predictions: np.ndarray) -> None:
         encoded[:, -2] = predictions
         encoded[:, -1] = time.time()
         encoded = encoded[-self.capacity :]
@@ -136,6 +153,8 @@ class DriftWindow:
         return self._decode(rows), predictions, workers, rows[:, -1]
 
     def _decode(self, rows: np.ndarray) -> pd.DataFrame:
+        import pandas as pd
+
         columns = {}
         for index, spec in enumerate(self.schema.features):
             if spec.type == "numeric":

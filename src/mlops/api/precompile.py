@@ -46,6 +46,10 @@ def main() -> int:
         ),
     ):
         response.close()
+    # What serving loads only when it needs it: the Pipeline (scikit-learn) when the fast path is
+    # off or calls the estimator, pandas and scipy on the first drift report (requested above).
+    predictor = app.extensions["mlops"].predictor
+    predictor._predict_frame(predictor.schema.to_frame([example]))
     sources = imported_sources(sys.prefix)
     ok = all(compileall.compile_file(source, quiet=2) for source in sources)
     print(f"precompiled {len(sources)} modules", file=sys.stderr)

@@ -1,18 +1,26 @@
-"""The loaded model behind the API: validated records in, predictions out, through the batcher."""
+"""The loaded model behind the API: validated records in, predictions out, through the batcher.
+
+Predictions go through the fast path (mlops.fast_path) when the bundle's parity rows confirm it
+at startup, else through the fitted Pipeline; `fast_path_status` says which and why. With boosted
+trees the fast path needs neither the Pipeline nor scikit-learn: neither is loaded.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import sklearn
 
+from mlops import fast_path
 from mlops.api.batching import MicroBatcher
 from mlops.bundle import ModelBundle
 from mlops.config import BatchingConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class PredictionError(RuntimeError):
@@ -33,15 +41,24 @@ class Predictor:
         bundle: ModelBundle,
         batching: BatchingConfig,
         on_model_call: Callable[[int], None] | None = None,
-        on_predictions: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+        on_predictions: Callable[[list[dict], np.ndarray], None] | None = None,
+        parity: dict | None = None,
+        fast_path_file: bytes | None = None,
     ):
-        """`on_model_call(rows)` and `on_predictions(frame, values)` observe every model call; `values`
-        are the predictions (regression) or the index of each row's predicted class."""
+        """`on_model_call(rows)` and `on_predictions(records, values)` observe every model call; `values`
+        are the predictions (regression) or the index of each row's predicted class. `parity` and
+        `fast_path_file` are the bundle's parity rows (paths.parity) and fast path (paths.fast_path):
+        without them, predictions go through the Pipeline."""
         self.bundle = bundle
         self._on_model_call = on_model_call
         self._on_predictions = on_predictions
         self.schema = bundle.schema
         self.classes = bundle.classes
+        self.fast, self.fast_path_status = fast_path.verified(
+            parity, fast_path_file, bundle.version, bundle.task, lambda: bundle.pipeline
+        )
+        if self.fast is None:
+            bundle.pipeline  # noqa: B018 (load it now: a model that cannot load stops the server here)
         self.batcher = MicroBatcher(self.predict_rows, batching) if batching.enabled else None
         self.ready, self.not_ready_reason = self._self_check()
 
@@ -49,21 +66,27 @@ class Predictor:
         """One model call on validated records (no batching): values, or class probabilities."""
         if self._on_model_call is not None:
             self._on_model_call(len(rows))
-        frame = self.schema.to_frame(rows)
-        output = self._predict_frame(frame)
+        output = self._outputs(rows)
         if self._on_predictions is not None:
-            self._observe(frame, output)
+            self._observe(rows, output)
         return output
 
-    def _observe(self, frame: pd.DataFrame, output: np.ndarray) -> None:
+    def _observe(self, rows: list[dict], output: np.ndarray) -> None:
         """Pass on the rows whose requests will succeed (a non-finite prediction fails its request):
         the values, or each row's predicted class index."""
         finite = np.isfinite(output) if output.ndim == 1 else np.isfinite(output).all(axis=1)
         if not finite.all():
-            frame, output = frame[finite], output[finite]
-        self._on_predictions(frame, output if self.classes is None else np.argmax(output, axis=1))
+            rows, output = [row for row, ok in zip(rows, finite.tolist(), strict=True) if ok], output[finite]
+        self._on_predictions(rows, output if self.classes is None else np.argmax(output, axis=1))
+
+    def _outputs(self, rows: list[dict]) -> np.ndarray:
+        if self.fast is not None:
+            return self.fast.predict(rows)
+        return self._predict_frame(self.schema.to_frame(rows))
 
     def _predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        import sklearn  # loaded with the Pipeline
+
         # Input is already validated; skip sklearn's repeated finiteness and parameter checks.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if self.classes is None:
@@ -85,7 +108,7 @@ class Predictor:
     def _self_check(self) -> tuple[bool, str | None]:
         """Predict the schema's example record once; a model that cannot is not ready."""
         try:  # not predict_rows: the self-check is not traffic (no metrics, no drift window)
-            output = self._predict_frame(self.schema.to_frame([self.schema.example_record()]))
+            output = self._outputs([self.schema.example_record()])
         except Exception as error:  # any failure means not ready; say which
             return False, f"self-check prediction failed: {type(error).__name__}: {error}"
         if self.classes is None:

@@ -26,6 +26,8 @@ class ApiSettings:
     prediction_log_stdout: bool = True
     monitoring_dir: Path | None = None  # shared by workers (set by the gunicorn config)
     api_key: str | None = field(default=None, repr=False)  # never printed
+    parity: Path | None = None  # the fast path's parity rows (paths.parity); None: serve the Pipeline
+    fast_path: Path | None = None  # the fast path itself (paths.fast_path)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -48,4 +50,6 @@ class ApiSettings:
             prediction_log_stdout=environ.get("PREDICTION_LOG_STDOUT", "1").strip().lower() not in {"0", "false", "no"},
             api_key=environ.get("API_KEY") or None,
             monitoring_dir=Path(environ["MONITORING_DIR"]) if environ.get("MONITORING_DIR") else None,
+            parity=config.paths.parity,
+            fast_path=config.paths.fast_path,
         )
