@@ -80,9 +80,10 @@ def set_params(repo: Path, change) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def make_fork(directory: Path, scenario: str):
+def make_fork(directory: Path, scenario: str, change=None):
     """A copy of this repository turned into a tests/forks.py project, as its owner would: the CSV
-    in data/, params.yaml edited (with a fast model), `dvc add data`, `dvc repro`, one commit."""
+    in data/, params.yaml edited (with a fast model, then `change(params)`), `dvc add data`,
+    `dvc repro`, one commit."""
     from forks import SCENARIOS, fork_params, write_csv
 
     from mlops.config import load_config
@@ -94,7 +95,8 @@ def make_fork(directory: Path, scenario: str):
     write_csv(frame, repo / "data" / f"{scenario}.csv")
     params = fork_params(yaml.safe_load((repo / "params.yaml").read_text()), changes, f"data/{scenario}.csv")
     params["model"] = fast_model(params["model"], params["data"]["task"])
-    params.pop("sweep", None)  # the template's grid names the demo model's hyperparameters
+    if change is not None:
+        change(params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "dvc", "add", "--quiet", "data")
     run(repo, "dvc", "repro")

@@ -108,6 +108,8 @@ def fork_params(params: dict, changes: dict, raw: str) -> dict:
     """`params` (a params.yaml mapping) as a fork with `changes` and its raw CSV at `raw` writes it."""
     result = {**params, **changes}
     result["paths"] = {**params["paths"], "raw": raw}
+    if "model" in changes and "sweep" not in changes:
+        result.pop("sweep", None)  # the template's grid names the demo model's hyperparameters
     return result
 
 

@@ -14,7 +14,7 @@ from mlops.config import ConfigError, parse_config
 from mlops.metrics import HIGHER_IS_BETTER
 
 from conftest import ROOT, params_in, write_params
-from e2e import git, make_fork, run, set_params
+from e2e import git, make_fork, run
 
 
 def test_assignments_become_typed_grid_axes():
@@ -233,12 +233,9 @@ def mlflow_runs(repo) -> list:
 
 @pytest.mark.slow
 def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
-    repo, config = make_fork(tmp_path, SCENARIO)
-    gated, metrics_file = config.gate.metric, config.paths.metrics.as_posix()  # lower is better: rmse or mae
     # A deliberately weak baseline commit, so that the sweep has something to beat.
-    set_params(repo, lambda p: p["model"]["params"].update(learning_rate=0.01))
-    run(repo, "dvc", "repro")
-    git(repo, "commit", "-qam", "baseline")
+    repo, config = make_fork(tmp_path, SCENARIO, lambda p: p["model"]["params"].update(learning_rate=0.01))
+    gated, metrics_file = config.gate.metric, config.paths.metrics.as_posix()  # lower is better: rmse or mae
     runs_before = len(mlflow_runs(repo))
 
     swept = make(repo, "sweep", "SET=model.params.learning_rate=0.1,0.2")
