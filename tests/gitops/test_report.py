@@ -246,3 +246,18 @@ def test_a_pr_that_changes_the_task_is_judged_by_its_own_gate():
     assert verdict.reasons == ["accuracy 0.7000 is worse than the threshold 0.8000"]
     assert "changes data.task from regression to classification: its own gate applies" in verdict.note
     assert f"> ⚠️ {verdict.note}." in render(base, pr, verdict, Path("."))
+
+
+def test_a_pr_that_changes_the_target_is_judged_by_its_own_gate():
+    """A fork's first commit of its own data: the template's threshold and scale do not apply to it."""
+    from mlops.gitops.report import quality_gate
+
+    base = _results(40000.0, {"metric": "rmse", "threshold": 45000, "max_regression_pct": 2}, "main")
+    pr = _results(90.0, {"metric": "rmse", "threshold": 60}, "pr")
+    base.params["data"], pr.params["data"] = {"target": "price"}, {"target": "a<b|c"}
+    verdict = quality_gate(base, pr)
+    assert verdict.source == "pr"
+    assert verdict.reasons == ["rmse 90.00 is worse than the threshold 60.00"]
+    assert "changes data.target from 'price' to 'a<b|c': its own gate applies" in verdict.note
+    pr.params["data"]["target"] = "price"  # the same problem: the base's gate, and its relative rule
+    assert quality_gate(base, pr).source == "main"

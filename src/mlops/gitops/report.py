@@ -232,13 +232,23 @@ def _min_slice_rows(gate: dict) -> int:
     return value if isinstance(value, int) and value >= 1 else GateConfig.model_fields["min_slice_rows"].default
 
 
+def _problem_changed(base: Results, current: Results) -> str | None:
+    """The task or the target column, when this branch changes it (a fork's first commit of its own data)."""
+    if current.task != base.task:
+        return f"data.task from {base.task} to {current.task}"
+    base_target, target = ((side.params.get("data") or {}).get("target") for side in (base, current))
+    if base_target and target and base_target != target:
+        return f"data.target from {base_target!r} to {target!r}"
+    return None
+
+
 def _gate_in_force(base: Results, current: Results) -> tuple[str, dict, str | None]:
     """Which branch's gate applies (the base's: a PR cannot loosen its own), and why not when not."""
     base_gate = gate_settings(base.params)
-    if base_gate and current.task != base.task:
-        # The base's metric does not exist for this task: only this branch's gate can judge it.
-        note = f"this PR changes data.task from {base.task} to {current.task}: its own gate applies (review it)"
-        return current.label, gate_settings(current.params), note
+    changed = _problem_changed(base, current)
+    if base_gate and changed:
+        # The base's metric or scale does not fit this problem: only this branch's gate can judge it.
+        return current.label, gate_settings(current.params), f"this PR changes {changed}: its own gate applies (review it)"
     if base_gate:
         return base.label, base_gate, None
     return current.label, gate_settings(current.params), None
@@ -507,7 +517,7 @@ def render(
         "",
     ]
     if gate.note:
-        lines += [f"> ⚠️ {gate.note}.", ""]
+        lines += [f"> ⚠️ {_cell(gate.note)}.", ""]  # a target's name is data
     if base.note:
         lines += [f"> Base results unavailable: {base.note}. Only the absolute limit and the baseline apply.", ""]
     elif not comparison.paired and comparison.why_unpaired:
