@@ -248,7 +248,11 @@ def _gate_in_force(base: Results, current: Results) -> tuple[str, dict, str | No
     changed = _problem_changed(base, current)
     if base_gate and changed:
         # The base's metric or scale does not fit this problem: only this branch's gate can judge it.
-        return current.label, gate_settings(current.params), f"this PR changes {changed}: its own gate applies (review it)"
+        return (
+            current.label,
+            gate_settings(current.params),
+            f"this PR changes {changed}: its own gate applies (review it)",
+        )
     if base_gate:
         return base.label, base_gate, None
     return current.label, gate_settings(current.params), None
