@@ -135,9 +135,11 @@ def table(results: dict[str, list[dict]], labels: dict[str, str]) -> list[str]:
         ("First prediction after ready (ms)", "first_prediction_ms", None, 0, ""),
         ("1 row, c=1: p50 (ms)", "c=1", "p50_ms", 0, "<= 150"),
         ("1 row, c=1: p99 (ms)", "c=1", "p99_ms", 0, ""),
+        ("1 row, c=1: mean (ms)", "c=1", "mean_ms", 0, ""),
         ("1 row, c=1: requests/s", "c=1", "rps", 1, ""),
         ("1 row, c=4: p50 (ms)", "c=4", "p50_ms", 0, ""),
         ("1 row, c=4: p99 (ms)", "c=4", "p99_ms", 0, ""),
+        ("1 row, c=4: mean (ms)", "c=4", "mean_ms", 0, ""),
         ("1 row, c=4: requests/s", "c=4", "rps", 1, ""),
         ("Peak memory, cgroup (MB)", "peak_memory_mb", None, 0, "<= 512"),
     ]
@@ -197,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             "CPU until ready and peak memory are the container's cgroup counters. `docker run` to ready also",
             "counts creating the container, which depends on the storage driver (`vfs` copies the whole image;",
             "see the image sections above): the server's own start is the container process start to ready.",
+            f"`--cpus {CPUS}` is a CFS quota: the container may run {float(CPUS) * 100:g} ms in every 100 ms period,"
+            " then waits for the next.",
+            "So at concurrency 1 most requests finish within the quota (p50) while the ones that exhaust it wait",
+            "most of a period (p99); the mean, and requests/s (about 0.1 s of CPU / CPU per request), show",
+            "what a steady stream of requests gets.",
             "",
             *lines,
             "",
