@@ -123,27 +123,3 @@ def test_main_without_a_model_is_an_error(workdir, capsys):
     params = write_params(workdir, params_in(workdir))
     assert run_record.main(["--params", str(params)]) == 1
     assert "no model to date" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_a_model_dvc_restores_from_its_cache_is_dated_by_its_commit(tmp_path):
-    from e2e import copy_repository, run
-    from e2e import git as git_in
-
-    repo = copy_repository(tmp_path / "repo")
-    run(repo, "dvc", "repro")
-    git_in(repo, "commit", "-qam", "train the model")
-    trained_record = json.loads((repo / "model/run.json").read_text())
-    for path in (repo / "model").iterdir():  # a fresh checkout: no outputs, no run record
-        path.unlink()
-    restored = run(repo, "dvc", "repro")
-    assert "Running stage 'train'" not in restored.stdout  # DVC's cache, no training
-    run(repo, "python", "-m", "mlops.run_record")
-    record = json.loads((repo / "model/run.json").read_text())
-    head = git_in(repo, "rev-parse", "HEAD")
-    assert record == {
-        "model_version": trained_record["model_version"],
-        "trained_at": datetime.fromtimestamp(int(git_in(repo, "log", "-1", "--format=%ct")), UTC).isoformat(),
-        "git_commit": head,
-        "source": "dvc.lock commit",
-    }
