@@ -129,7 +129,9 @@ def apply(scenario: str, repo: Path) -> None:
     name = f"data/{scenario}.csv"
     write_csv(frame, repo / name)
     params_path.write_text(yaml.safe_dump(fork_params(params, changes, name), sort_keys=False))
-    for command in ([sys.executable, "-m", "dvc", "add", "--quiet", "data"], ["make", "sample"]):
+    dvc = [sys.executable, "-m", "dvc"]
+    # docs/fork.md step 6: the data goes to the default remote (in-repo for the demo), where CI pulls it.
+    for command in ([*dvc, "add", "--quiet", "data"], [*dvc, "push", "--quiet", "data.dvc"], ["make", "sample"]):
         subprocess.run(command, cwd=repo, check=True)
 
 

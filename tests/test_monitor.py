@@ -8,7 +8,7 @@ import pytest
 
 from mlops import monitor
 
-from conftest import SAMPLE
+from conftest import SAMPLE, features_of, repo_config
 
 
 @pytest.mark.parametrize(
@@ -44,13 +44,20 @@ def test_no_edges_is_one_bin():
 
 
 @pytest.fixture
-def inland_csv(tmp_path):
-    """300 districts from one region only: drift, on the committed sample's columns."""
+def shifted_csv(tmp_path):
+    """300 rows of the committed sample from one end of a feature's range: that feature drifted."""
     sample = pd.read_csv(SAMPLE)
-    inland = sample[sample["ocean_proximity"] == "INLAND"].sample(300, replace=True, random_state=0)
-    path = tmp_path / "inland.csv"
-    inland.to_csv(path, index=False)
-    return path
+    numeric = features_of(repo_config(), kind="numeric")
+    if numeric:
+        feature = numeric[0]
+        values = sample[feature].dropna()
+        rows = sample.loc[values[values >= values.quantile(0.75)].index]
+    else:  # only categories: the most common one alone
+        feature = features_of(repo_config())[0]
+        rows = sample[sample[feature] == sample[feature].mode()[0]]
+    path = tmp_path / "shifted.csv"
+    rows.sample(300, replace=True, random_state=0).to_csv(path, index=False)
+    return feature, path
 
 
 def png_size(path) -> tuple[int, int]:
@@ -59,15 +66,16 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-def test_a_new_report_replaces_the_old_one_whole(served, inland_csv, tmp_path):
+def test_a_new_report_replaces_the_old_one_whole(served, shifted_csv, tmp_path):
+    feature, shifted = shifted_csv
     params, out = served[3] / "params.yaml", tmp_path / "monitoring-report"
     out.mkdir()
     (out / "drift.md").write_text("an earlier report")
     (out / "a_feature_that_drifted_last_week.png").write_bytes(b"\x89PNG old")
-    assert monitor.main(["--params", str(params), "--input", str(inland_csv), "--out", str(out)]) == monitor.DRIFT
+    assert monitor.main(["--params", str(params), "--input", str(shifted), "--out", str(out)]) == monitor.DRIFT
     figures = sorted(path.name for path in out.glob("*.png"))
     assert "a_feature_that_drifted_last_week.png" not in figures
-    assert "ocean_proximity.png" in figures
+    assert f"{feature}.png" in figures
     text = (out / "drift.md").read_text()
     assert sorted(f"{name}.png" for name in re.findall(r"!\[(\w+)\]", text)) == figures  # every figure, no other
     for figure in figures:
@@ -75,11 +83,11 @@ def test_a_new_report_replaces_the_old_one_whole(served, inland_csv, tmp_path):
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no scratch left
 
 
-def test_an_out_directory_with_other_files_is_left_alone(served, inland_csv, tmp_path, capsys):
+def test_an_out_directory_with_other_files_is_left_alone(served, shifted_csv, tmp_path, capsys):
     out = tmp_path / "docs"
     out.mkdir()
     (out / "README.md").write_text("not a drift report")
-    args = ["--params", str(served[3] / "params.yaml"), "--input", str(inland_csv), "--out", str(out)]
+    args = ["--params", str(served[3] / "params.yaml"), "--input", str(shifted_csv[1]), "--out", str(out)]
     assert monitor.main(args) == monitor.BAD_INPUT
     assert "will not replace it, it holds what this did not write (README.md)" in capsys.readouterr().err
     assert [path.name for path in out.iterdir()] == ["README.md"]

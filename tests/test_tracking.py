@@ -92,15 +92,15 @@ def test_metrics_json_is_flattened_into_names_mlflow_accepts(workdir):
     document = {
         "rmse": 1.5,
         "baselines": {"trivial": {"rmse": 3.0}},
-        "slices": {"ocean/proximity": {"<1H OCEAN": {"rows": 10, "rmse": 2.0}, "1,000 to 2,000": {"rows": 5}}},
+        "slices": {"region/kind": {"<1H away": {"rows": 10, "rmse": 2.0}, "1,000 to 2,000": {"rows": 5}}},
     }
     names = metric_names(document)
     assert names == {
         "test_rmse": 1.5,
         "test_baseline.trivial.rmse": 3.0,
-        "test_slice.ocean_proximity._1H OCEAN.rows": 10,
-        "test_slice.ocean_proximity._1H OCEAN.rmse": 2.0,
-        "test_slice.ocean_proximity.1_000 to 2_000.rows": 5,
+        "test_slice.region_kind._1H away.rows": 10,
+        "test_slice.region_kind._1H away.rmse": 2.0,
+        "test_slice.region_kind.1_000 to 2_000.rows": 5,
     }
     mlflow.set_experiment("names")
     with mlflow.start_run() as run:  # the real store takes every one of them

@@ -41,7 +41,7 @@ def rows(case: str, n: int, seed: int) -> pd.DataFrame:
 
 def importance(seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    names = ["median_income", "latitude", "a_feature_with_a_long_name", "kind"]
+    names = ["income", "x", "a_feature_with_a_long_name", "kind"]
     return pd.DataFrame({"feature": names, "importance": rng.uniform(0, 5000, 4), "std": rng.uniform(0, 300, 4)})
 
 
