@@ -115,8 +115,7 @@ def test_what_the_split_stratifies_on(tmp_path, task, configured, expected):
     params["features"] = {}
     _column(params, FIRST, type="categorical")
     target = params["data"]["target"]
-    if task == CLASSIFICATION:
-        _column(params, target, type="categorical")
+    _column(params, target, type="categorical" if task == CLASSIFICATION else "numeric")
     params["split"]["stratify"] = configured
     stratify = parse_config(params).stratify
     if expected is None:

@@ -85,8 +85,9 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
 
 def one_record(served, index: int = 0) -> dict:
-    """A real record from the served model's test split."""
+    """A real record from the served model's test split (any index: a small split repeats its rows)."""
     cfg, _, test_frame, _ = served
+    index %= len(test_frame)
     return json.loads(test_frame[list(cfg.data.features)].iloc[index : index + 1].to_json(orient="records"))[0]
 
 

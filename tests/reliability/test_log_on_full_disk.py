@@ -70,7 +70,11 @@ def test_predictions_succeed_when_the_log_cannot_be_written(served):
         assert request(f"{url}/ready").status == 200
         text = metrics(url)
     assert sample(text, "prediction_log_errors_total") == 10
-    assert sample(text, "model_prediction_value_count") == 10
+    # One observation per predicted row: the value (regression) or the winning probability (classification).
+    predicted = (
+        "model_prediction_confidence_count" if served[0].data.is_classification else "model_prediction_value_count"
+    )
+    assert sample(text, predicted) == 10
 
 
 def can_mount_tmpfs(directory: Path) -> bool:
