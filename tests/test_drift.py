@@ -7,7 +7,7 @@ import pytest
 from mlops import model_output
 from mlops.drift import PREDICTION, assess, categorical_shares, label_strings, numeric_shares, psi
 
-from conftest import demo_only, features_of
+from conftest import features_of
 
 # Below this many test rows, PSI over 10 bins is mostly noise: the statistical tests skip.
 ENOUGH_ROWS = 500
@@ -61,11 +61,17 @@ def test_one_category_only_is_flagged(full):
     assert name in report["drifted"]
 
 
-@demo_only
-def test_one_region_only_is_flagged_with_its_predictions(full):
-    test = full[2]
-    report = score(full, test[test["ocean_proximity"] == "INLAND"])
-    assert {"ocean_proximity", "longitude", PREDICTION} <= set(report["drifted"])
+def test_rows_the_model_scores_unusually_are_flagged_by_their_predictions(full):
+    cfg, result, test, _ = full
+    features = test[list(cfg.data.features)]
+    predicted = pd.Series(model_output.predict(result.pipeline, features, cfg.data.task).values, index=test.index)
+    if cfg.data.is_classification:
+        rows = test[predicted == predicted.value_counts().index[-1]]  # only the least predicted label
+    else:
+        rows = test[predicted >= predicted.quantile(0.75)]  # only the top quarter of predictions
+    report = score(full, rows, min_window=min(cfg.monitor.min_window, len(rows)))
+    assert report["verdict"] == "drift"
+    assert PREDICTION in report["drifted"]
 
 
 def test_a_small_window_gives_no_verdict(served):
