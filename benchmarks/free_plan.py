@@ -28,23 +28,11 @@ from mlops.gitops.probe import request, wait_for
 from mlops.provenance import git_commit
 
 from load import run_load
-from report import machine, write_section
+from report import docker, free_port, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CPUS, MEMORY = "0.1", "512m"
 SCENARIOS = [("c=1", 1, 60), ("c=4", 4, 120)]  # name, concurrency, measured requests
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cgroup_file(container_id: str, controller: str, names: tuple[str, ...]) -> Path | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from mlops.gitops.probe import request, wait_for
 from mlops.provenance import git_commit
 
-from report import machine, memory_mb, write_section
+from report import docker, free_port, machine, memory_mb, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICTIONS = 1000
@@ -49,18 +49,6 @@ DRIVER_NOTES = {
         "mounts the image's layers instead of copying them.",
     ],
 }
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def container_pids(name: str) -> list[int]:

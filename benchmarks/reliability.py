@@ -31,8 +31,8 @@ from mlops.gitops.probe import request
 from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
-from report import machine, write_section
-from serving import Server, free_port
+from report import free_port, machine, write_section
+from serving import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,10 @@
-"""Helpers shared by the benchmark scripts: memory of a process tree, docs sections."""
+"""Helpers shared by the benchmark scripts: memory of a process tree, docs sections, a free port, docker."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 
@@ -56,3 +58,13 @@ def write_section(path: Path, name: str, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()

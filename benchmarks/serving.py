@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
 from load import LoadResult, run_load
-from report import machine, memory_mb, process_tree, write_section
+from report import free_port, machine, memory_mb, process_tree, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING_ENV = ROOT / ".tools" / "serving-venv"
@@ -50,12 +49,6 @@ LABELS = {
     "B": "B: ours, batching off",
     "C": "C: ours, batching on",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build_serving_env() -> Path:

@@ -28,8 +28,8 @@ from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
 from load import build_request, run_load
-from report import machine, process_tree, write_section
-from serving import Server, free_port
+from report import free_port, machine, process_tree, write_section
+from serving import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = {"gthread": "gthread", "ours": "mlops.gunicorn_worker.BufferingWorker"}
