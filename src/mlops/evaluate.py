@@ -19,6 +19,7 @@ from mlops import artifacts, baselines, cli, fast_path, metrics, model_output, p
 from mlops.bundle import BundleError, load_bundle, read_run_record
 from mlops.config import Config, load_config
 from mlops.metrics import Scored
+from mlops.model_output import probability_column
 from mlops.prepare import read_frame
 from mlops.raw_data import DataValidationError
 
@@ -46,10 +47,6 @@ class Evaluation:
         """Every test row: actual, predicted, residual or probabilities, and its slice per slicing column."""
         labels = {slices.PREFIX + column: values.astype(str).to_numpy() for column, values in self.slice_labels.items()}
         return self.predictions.assign(**labels)
-
-
-def probability_column(label) -> str:
-    return f"p_{label}"
 
 
 def check_test_classes(actual: pd.Series, classes: list) -> None:

@@ -8,6 +8,7 @@ params.yaml names one of them.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -278,3 +279,8 @@ def shown(value: float) -> str:
 def regression_metrics(y_true, y_pred) -> dict[str, float]:
     """rmse, mae, r2 and mape (a fraction, not percent)."""
     return compute(REGRESSION, Scored(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)))
+
+
+def is_finite_number(value: object) -> bool:
+    """A real metric value: an int or float (not a bool), neither NaN nor infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -12,6 +12,12 @@ import numpy as np
 
 from mlops.config import CLASSIFICATION
 
+PROBABILITY_PREFIX = "p_"  # a class's probability column in the per-row scores (evaluate, the PR report)
+
+
+def probability_column(label) -> str:
+    return f"{PROBABILITY_PREFIX}{label}"
+
 
 @dataclass(frozen=True)
 class ModelOutput:

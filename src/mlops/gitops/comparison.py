@@ -16,7 +16,8 @@ import pandas as pd
 from mlops import bootstrap, metrics, slices
 from mlops.bootstrap import Change
 from mlops.config import BootstrapConfig
-from mlops.metrics import Scored
+from mlops.metrics import Scored, is_finite_number
+from mlops.model_output import PROBABILITY_PREFIX, probability_column
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def unpaired_reason(base: Side, new: Side) -> str | None:
         base.scores["actual"].to_numpy(), new.scores["actual"].to_numpy()
     ):
         return "the per-row scores are not of the same rows"
-    if new.task == "classification" and _classes(base.scores) != _classes(new.scores):
+    if new.task == "classification" and classes_of(base.scores) != classes_of(new.scores):
         return "the two models know different classes"
     return None
 
@@ -88,24 +89,28 @@ def compare(base: Side, new: Side, gate_metric: str, settings: BootstrapConfig) 
     changes = {
         name: Change(name, base.metrics[name], new.metrics[name])
         for name in metrics.METRICS
-        if _finite(base.metrics.get(name)) and _finite(new.metrics.get(name))
+        if is_finite_number(base.metrics.get(name)) and is_finite_number(new.metrics.get(name))
     }
     return Comparison(False, why, changes, _unpaired_slices(base, new, gate_metric), settings)
 
 
-def scored(scores: pd.DataFrame, task: str) -> Scored:
-    """A scores file's rows as metrics.Scored (labels as text: both sides read alike)."""
+def scored(scores: pd.DataFrame, task: str, classes: list[str] | None = None) -> Scored:
+    """A scores file's rows as metrics.Scored (labels as text: both sides read alike), with its own
+    classes or the ones given (figures draw both sides on the PR's)."""
     if task != "classification":
         return Scored(scores["actual"].to_numpy(dtype=float), scores["predicted"].to_numpy(dtype=float))
-    classes = _classes(scores)
-    probabilities = scores[[f"p_{label}" for label in classes]].to_numpy(dtype=float)
+    classes = classes_of(scores) if classes is None else classes
+    probabilities = scores[[probability_column(label) for label in classes]].to_numpy(dtype=float)
     actual = scores["actual"].astype(str).to_numpy(dtype=object)
     predicted = scores["predicted"].astype(str).to_numpy(dtype=object)
     return Scored(actual, predicted, probabilities, classes)
 
 
-def _classes(scores: pd.DataFrame) -> list[str]:
-    return [column[2:] for column in scores.columns if column.startswith("p_")]
+def classes_of(scores: pd.DataFrame) -> list[str]:
+    """The classes a scores file has probabilities for, in its column order."""
+    return [
+        column.removeprefix(PROBABILITY_PREFIX) for column in scores.columns if column.startswith(PROBABILITY_PREFIX)
+    ]
 
 
 def _slice_columns(scores: pd.DataFrame) -> list[str]:
@@ -144,14 +149,10 @@ def _unpaired_slices(base: Side, new: Side, gate_metric: str) -> list[SliceChang
     fallback = metrics.names(new.task)[0]
     for column, labelled in (new.slices or {}).items():
         for label, values in labelled.items():
-            metric = gate_metric if _finite(values.get(gate_metric)) else fallback
+            metric = gate_metric if is_finite_number(values.get(gate_metric)) else fallback
             old = ((base.slices or {}).get(column) or {}).get(label) or {}
             change = None
-            if _finite(old.get(metric)) and _finite(values.get(metric)) and base.task == new.task:
+            if is_finite_number(old.get(metric)) and is_finite_number(values.get(metric)) and base.task == new.task:
                 change = Change(metric, old[metric], values[metric], rows=int(values.get("rows", 0)))
             result.append(SliceChange(column, label, int(values.get("rows", 0)), values.get(metric), metric, change))
     return result
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))

@@ -38,7 +38,7 @@ from mlops.bundle import read_run_record
 from mlops.config import DEFAULT_PARAMS, BootstrapConfig, GateConfig
 from mlops.gitops import report_figures
 from mlops.gitops.comparison import Comparison, Side, compare
-from mlops.metrics import METRICS, shown
+from mlops.metrics import METRICS, is_finite_number, shown
 
 log = logging.getLogger(__name__)
 MARKER = "<!-- mlops-template: model report -->"
@@ -119,7 +119,7 @@ def collect(root: Path, label: str, commit: str) -> Results:
     results = Results(label=label, commit=commit, params=params)
     document = _read_json(paths["metrics"]) if "metrics" in paths else None
     if document is not None:
-        results.metrics = {key: value for key, value in document.items() if _finite(value)}
+        results.metrics = {key: value for key, value in document.items() if is_finite_number(value)}
         results.baselines = document.get("baselines") or {}
         results.slices = document.get("slices") or {}
     metadata = _read_json(paths["metadata"]) if "metadata" in paths else None
@@ -274,24 +274,24 @@ def quality_gate(base: Results, current: Results, comparison: Comparison | None 
     if metric is None:
         return Gate(False, [f"`gate.metric` {name!r} in {source}'s params.yaml is not a known metric"], source, note)
     value = (current.metrics or {}).get(name)
-    if not _finite(value):
+    if not is_finite_number(value):
         return Gate(False, [f"this branch produced no finite {name} (got {value!r})"], source, note)
     if comparison is None:
         comparison = compare_sides(base, current)
     checks: list[tuple[bool, str]] = []
     threshold = gate.get("threshold")
-    if _finite(threshold):
+    if is_finite_number(threshold):
         if metric.worse_by(threshold, value) > 0:
             checks.append((False, f"{name} {_number(value)} is worse than the threshold {_number(threshold)}"))
         else:
             checks.append((True, f"{name} {_number(value)} (threshold {_number(threshold)})"))
     allowance = gate.get("max_regression_pct")
     change = comparison.changes.get(name) if note is None and base.metrics else None
-    if _finite(allowance) and change is not None and change.base != 0:
+    if is_finite_number(allowance) and change is not None and change.base != 0:
         checks.append(_relative_check(change, base.label, allowance, comparison))
     checks += _baseline_checks(current, name, value)
     slice_allowance = gate.get("max_slice_regression_pct")
-    if _finite(slice_allowance) and note is None and base.metrics:
+    if is_finite_number(slice_allowance) and note is None and base.metrics:
         checks.append(_slice_check(comparison, slice_allowance, _min_slice_rows(gate)))
     failed = [text for passed, text in checks if not passed]
     return Gate(not failed, failed, source, note, [text for _, text in checks])
@@ -315,7 +315,7 @@ def _relative_check(change: Change, base_label: str, allowance: float, compariso
 
 def _baseline_checks(current: Results, name: str, value: float) -> list[tuple[bool, str]]:
     trivial = (current.baselines.get(TRIVIAL) or {}).get(name)
-    if not _finite(trivial):
+    if not is_finite_number(trivial):
         return []
     what = DESCRIPTIONS.get(current.task, DESCRIPTIONS["regression"])[TRIVIAL]
     if METRICS[name].worse_by(trivial, value) >= 0:
@@ -354,10 +354,6 @@ def _confidence(comparison: Comparison) -> str:
 def _pct_interval(change: Change) -> str:
     # No brackets: the comment's sanitizer escapes every [ and ] that is not one of the report's links.
     return f"{change.pct_low:+.2f}% to {change.pct_high:+.2f}%"
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _number(value: object) -> str:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from mlops import plotting
-from mlops.metrics import METRICS, Scored, shown
+from mlops.gitops import comparison
+from mlops.metrics import METRICS, shown
 
 SCATTER_POINTS = 2000  # rows drawn per scatter: the shape shows, the file stays small
 
@@ -166,18 +167,12 @@ def _importance(plt, sides: list[Drawn], out: Path, metric: str) -> Figure:
 
 
 def _classification(plt, sides: list[Drawn], out: Path, target: str) -> list[Figure]:
-    classes = [column[2:] for column in sides[-1].rows.columns if column.startswith("p_")]
-    scored = [_scored(side.rows, classes) for side in sides]
+    classes = comparison.classes_of(sides[-1].rows)
+    scored = [comparison.scored(side.rows, "classification", classes) for side in sides]
     figures = [_confusion(plt, sides, scored, out, target), _calibration(plt, sides, scored, out, target)]
     if len(classes) == 2 and all(len(set(s.y_true)) == 2 for s in scored):
         figures.append(_roc_pr(plt, sides, scored, out, target))
     return figures
-
-
-def _scored(rows: pd.DataFrame, classes: list[str]) -> Scored:
-    probabilities = rows[[f"p_{label}" for label in classes]].to_numpy(float)
-    actual = rows["actual"].astype(str).to_numpy(dtype=object)
-    return Scored(actual, rows["predicted"].astype(str).to_numpy(dtype=object), probabilities, classes)
 
 
 def _confusion(plt, sides, scored, out: Path, target: str) -> Figure:
