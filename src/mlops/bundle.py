@@ -91,11 +91,17 @@ def read_run_record(path: Path, version: str) -> dict | None:
 
     A model restored from DVC's cache has no matching record (another run made it).
     """
+    record = read_json_object(path)
+    return record if record is not None and record.get("model_version") == version else None
+
+
+def read_json_object(path: Path) -> dict | None:
+    """A JSON object from a file; None when the file is absent, unreadable or holds something else."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("model_version") == version else None
+    return document if isinstance(document, dict) else None
 
 
 def load_bundle(model_path: Path, metadata_path: Path, *, defer: bool = False) -> ModelBundle:

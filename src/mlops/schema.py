@@ -19,6 +19,8 @@ from mlops.config import DataConfig
 if TYPE_CHECKING:  # pandas is imported where a frame is built: the API's fast path needs none
     import pandas as pd
 
+UNKNOWN_FIELD = "unknown field (not a model feature)"  # both validation paths say it alike
+
 
 class FeatureSpec(BaseModel):
     """One input feature as the model saw it in training."""
@@ -164,7 +166,7 @@ class FeatureSchema(BaseModel):
                 unknown = [key for key in record if key not in names]
                 total += len(unknown)
                 first += [
-                    FieldError(record=index, field=str(key), message="unknown field (not a model feature)")
+                    FieldError(record=index, field=str(key), message=UNKNOWN_FIELD)
                     for key in unknown[: max(0, limit - len(first))]
                 ]
                 record = {key: value for key, value in record.items() if key in names}
@@ -208,7 +210,7 @@ def _field_error(item: dict) -> FieldError:
     if item["type"] == "missing":
         message = "required field is missing"
     elif item["type"] == "extra_forbidden":
-        message = "unknown field (not a model feature)"
+        message = UNKNOWN_FIELD
     elif item["type"] == "literal_error":
         allowed = (item.get("ctx") or {}).get("expected", "")
         message = f"{_show(item.get('input'))} is not an allowed value; expected one of: {allowed}"

@@ -26,7 +26,7 @@ from mlops.api.prediction_log import PredictionLog
 from mlops.api.predictor import Predictor
 from mlops.api.settings import ApiSettings
 from mlops.api.state import Monitoring, ServingState
-from mlops.bundle import ModelBundle, load_bundle, read_run_record
+from mlops.bundle import ModelBundle, load_bundle, read_json_object, read_run_record
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Metric labels take only these values (anything else is "other"), so /metrics stays the same size
@@ -106,13 +106,7 @@ def _monitoring_for(bundle: ModelBundle, settings: ApiSettings) -> Monitoring | 
 def read_parity(path) -> dict | None:
     """The bundle's parity rows for the fast path's startup check; None when absent or unreadable
     (the API then predicts through the Pipeline and /metadata says why)."""
-    if path is None:
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
+    return None if path is None else read_json_object(path)
 
 
 def metadata_document(bundle: ModelBundle, settings: ApiSettings, fast_path: dict | None = None) -> dict:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlops.drift import PREDICTION
+from mlops.fast_path import records_of
 from mlops.schema import FeatureSchema
 
 if TYPE_CHECKING:  # pandas loads on the first drift report, not before the server is ready
@@ -54,16 +55,8 @@ class DriftWindow:
         self._codes = {spec.name: {c: i for i, c in enumerate(spec.categories or [])} for spec in schema.features}
 
     def add(self, frame: pd.DataFrame, predictions: np.ndarray) -> None:
-        """Record predicted rows given as a frame."""
-        encoded = np.empty((len(frame), len(self._columns)))
-        for index, spec in enumerate(self.schema.features):
-            column = frame[spec.name]
-            if spec.type == "numeric":
-                encoded[:, index] = column.to_numpy(dtype=float)
-            else:
-                codes = self._codes[spec.name]
-                encoded[:, index] = [codes.get(value, np.nan) if isinstance(value, str) else np.nan for value in column]
-        self._append(encoded, predictions)
+        """Record predicted rows given as a frame (encoded as the API's validated records are)."""
+        self.add_records(records_of(frame, self.schema.names), predictions)
 
     def add_records(self, records: list[dict], predictions: np.ndarray) -> None:
         """Record predicted rows given as validated records (called once per model call, not per request)."""

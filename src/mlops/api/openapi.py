@@ -219,6 +219,7 @@ def build_spec(
                         "model": {"type": "object"},
                         "task": {"enum": [REGRESSION, CLASSIFICATION]},
                         "target": target,
+                        "fast_path": {"type": ["object", "null"]},
                         "data": {"type": "object"},
                         "params": {"type": "object"},
                         "metrics": {"type": ["object", "null"]},
