@@ -20,10 +20,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
-def gunicorn(directory: Path, *, workers: int = 1, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Our API under gunicorn with its production config, serving the bundle in `directory`."""
-    port = free_port()
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"]
+
+
+def server_env(directory: Path, port: int, *, workers: int = 1, **env: str) -> dict[str, str]:
+    """gunicorn's environment for the bundle in `directory` (params.yaml there unless PARAMS_FILE is given)."""
     environment = {
         **os.environ,
         "HOST": "127.0.0.1",
@@ -36,9 +37,23 @@ def gunicorn(directory: Path, *, workers: int = 1, **env: str) -> Iterator[tuple
     for variable in ("PROMETHEUS_MULTIPROC_DIR", "MONITORING_DIR"):  # the config makes its own
         if variable not in env:
             environment.pop(variable, None)
+    return environment
+
+
+def run_gunicorn(directory: Path, **env: str) -> subprocess.CompletedProcess:
+    """gunicorn run to its exit, output captured: for a configuration that must refuse to start."""
+    environment = server_env(directory, free_port(), **env)
+    return subprocess.run(GUNICORN, cwd=directory, env=environment, capture_output=True, text=True, timeout=60)
+
+
+@contextlib.contextmanager
+def gunicorn(directory: Path, *, workers: int = 1, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Our API under gunicorn with its production config, serving the bundle in `directory`."""
+    port = free_port()
+    environment = server_env(directory, port, workers=workers, **env)
     log = open(directory / f"gunicorn-{port}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"],
+        GUNICORN,
         cwd=directory,
         env=environment,
         stdout=log,

@@ -2,15 +2,14 @@
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, params_in, subprocess_env, write_params
-from servers import free_port, gunicorn
+from conftest import ROOT, params_in, write_params
+from servers import gunicorn, run_gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -23,23 +22,8 @@ def test_a_model_that_fails_to_load_leaves_no_directories(tmp_path):
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     params = write_params(tmp_path, params_in(tmp_path))  # paths into tmp_path, where no model is
-    env = subprocess_env(
-        PYTHONPATH=str(ROOT / "src"),
-        HOST="127.0.0.1",
-        PORT=str(free_port()),
-        PARAMS_FILE=str(params),
-        MLOPS_RUNTIME_DIR=str(runtime),
-    )
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("MONITORING_DIR", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_gunicorn(
+        tmp_path, PYTHONPATH=str(ROOT / "src"), PARAMS_FILE=str(params), MLOPS_RUNTIME_DIR=str(runtime)
     )
     assert result.returncode != 0
     assert "model metadata not found" in result.stdout + result.stderr

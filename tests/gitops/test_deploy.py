@@ -183,7 +183,9 @@ def test_half_a_render_configuration_fails_and_names_what_is_missing(render, mon
     assert render["hooks"] == []
 
 
-@pytest.mark.parametrize(("prediction", "ok"), [("a label", True), (1, True), (None, False), ("", False), (True, False)])
+@pytest.mark.parametrize(
+    ("prediction", "ok"), [("a label", True), (1, True), (None, False), ("", False), (True, False)]
+)
 def test_a_classifier_label_passes_the_smoke_test_and_nothing_else_does(render, capsys, prediction, ok):
     render["prediction"] = prediction
     assert run() == (0 if ok else 1)

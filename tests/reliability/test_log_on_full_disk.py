@@ -13,7 +13,7 @@ from mlops.gitops.probe import request
 
 from conftest import ROOT, subprocess_env
 from raw_http import exchange, one_record, post_json, sample
-from servers import free_port, gunicorn
+from servers import gunicorn, run_gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -114,23 +114,7 @@ def test_the_issues_probe_a_64k_tmpfs_fills_up_and_empties(served, tmp_path):
 def test_an_unwritable_log_path_stops_the_server_with_one_line(served, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    env = subprocess_env(
-        HOST="127.0.0.1",
-        PORT=str(free_port()),
-        PARAMS_FILE=str(served[3] / "params.yaml"),
-        PREDICTION_LOG_FILE=str(blocker / "predictions.jsonl"),
-    )
-    for variable in ("PROMETHEUS_MULTIPROC_DIR", "MONITORING_DIR"):
-        env.pop(variable, None)
-    done = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"],
-        cwd=served[3],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_gunicorn(served[3], PREDICTION_LOG_FILE=str(blocker / "predictions.jsonl"))
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
