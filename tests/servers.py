@@ -47,13 +47,15 @@ def run_gunicorn(directory: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def gunicorn(directory: Path, *, workers: int = 1, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Our API under gunicorn with its production config, serving the bundle in `directory`."""
+def gunicorn(
+    directory: Path, *, workers: int = 1, config: Path | None = None, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Our API under gunicorn with its production config (or `config`), serving the bundle in `directory`."""
     port = free_port()
     environment = server_env(directory, port, workers=workers, **env)
     log = open(directory / f"gunicorn-{port}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        GUNICORN,
+        GUNICORN if config is None else [*GUNICORN[:-1], str(config)],
         cwd=directory,
         env=environment,
         stdout=log,

@@ -24,7 +24,9 @@ import contextlib
 import errno
 import json
 import os
+import queue
 import selectors
+import signal
 import socket
 import time
 import uuid
@@ -156,6 +158,28 @@ class BufferingWorker(ThreadWorker):
         self.buffered = 0
         self._next_sweep = 0.0
         self._next_heartbeat = 0.0
+
+    def init_signals(self):
+        """gunicorn's handlers, plus any stop signal sent before they were in place.
+
+        From fork until here the worker still runs the master's handlers, which only queue a signal
+        in the master's (copied) queue: a SIGTERM sent then, as when a deploy stops the server just
+        after a worker was replaced, was lost, and the worker served on until the master killed it
+        at the graceful timeout, resetting its connections."""
+        inherited = signal.getsignal(signal.SIGTERM)
+        super().init_signals()
+        caught = getattr(getattr(inherited, "__self__", None), "SIG_QUEUE", None)
+        if not isinstance(caught, queue.SimpleQueue):
+            return
+        stops = {signal.SIGTERM: self.handle_exit, signal.SIGINT: self.handle_quit, signal.SIGQUIT: self.handle_quit}
+        pending = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                pending.append(caught.get_nowait())
+        for sig in pending:
+            if sig in stops:
+                self.log.info("%s arrived while this worker was starting: stopping", signal.Signals(sig).name)
+                stops[sig](sig, None)
 
     def notify(self):
         now = time.monotonic()

@@ -129,3 +129,27 @@ def test_connections_queued_when_sigterm_arrives_are_answered_not_reset(served):
             connect(url)
         for sock in [*queued, idle]:
             sock.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")
+def test_a_worker_told_to_stop_while_it_starts_stops_at_once(served):
+    """A deploy's SIGTERM just after gunicorn replaced a worker: the new worker stops, instead of
+    serving on until the master kills it, with its connections, at the graceful timeout."""
+    with gunicorn(served[3], config=Path(__file__).with_name("slow_start_conf.py"), GUNICORN_GRACEFUL_TIMEOUT="60") as (
+        _,
+        process,
+    ):
+        first = worker_of(process.pid)
+        os.kill(first, signal.SIGKILL)  # gunicorn forks a replacement, which sleeps a second in post_fork
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            if children and int(children[0]) != first:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        assert process.wait(50) == 0
+    # Well under the 60 s graceful timeout the master would otherwise wait before its SIGKILL.
+    assert time.monotonic() - stopped < 30
+
