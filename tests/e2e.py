@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, fast_model
+from conftest import ROOT, fast_model, give_mlflow_store
 
 GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
@@ -70,6 +70,7 @@ def copy_repository(destination: Path, *, sample_data: bool = True) -> Path:
     git(destination, "init", "-q", "-b", "main")
     git(destination, "add", "-A")
     git(destination, "commit", "-qm", "copy")
+    give_mlflow_store(destination)  # git-ignored, as a clone's is after its first run
     return destination
 
 

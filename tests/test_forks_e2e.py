@@ -16,7 +16,7 @@ from mlops.prepare import read_frame
 from e2e import git, make_fork, run, set_params
 from servers import gunicorn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 def post(url: str, payload: object) -> dict:

@@ -14,7 +14,7 @@ from mlops.raw_data import load_raw
 from conftest import ROOT, demo_only
 from e2e import copy_repository, git, run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 def test_dvc_repro_end_to_end(tmp_path):

@@ -232,6 +232,7 @@ def mlflow_runs(repo) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
     # A deliberately weak baseline commit, so that the sweep has something to beat.
     repo, config = make_fork(tmp_path, SCENARIO, lambda p: p["model"]["params"].update(learning_rate=0.01))

@@ -58,6 +58,7 @@ def test_flatten_params():
 def test_logging_a_run_prints_no_mlflow_info_lines_or_pip_warning(workdir, trained, capfd, monkeypatch):
     """`make run` output: MLflow's INFO lines and its conda.yaml pip warning are noise here."""
     monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    (workdir / "mlflow.db").unlink()  # a new store: MLflow logs its schema migrations at INFO
     cfg, result, train_frame, _ = trained
     info = tracking.log_training(
         experiment="quiet",

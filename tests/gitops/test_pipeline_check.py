@@ -31,6 +31,7 @@ def test_changed_code_params_and_command_are_named():
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_main_in_a_real_repository(tmp_path):
     repo = copy_repository(tmp_path / "repo", sample_data=False)
     run(repo, "dvc", "pull", "data.dvc")

@@ -13,7 +13,7 @@ from mlops.metrics import METRICS, shown
 from conftest import repo_config
 from e2e import copy_repository, git, run, set_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 CFG = repo_config()

@@ -152,4 +152,3 @@ def test_a_worker_told_to_stop_while_it_starts_stops_at_once(served):
         assert process.wait(50) == 0
     # Well under the 60 s graceful timeout the master would otherwise wait before its SIGKILL.
     assert time.monotonic() - stopped < 30
-
