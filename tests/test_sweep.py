@@ -215,7 +215,9 @@ def make(repo, *args, check=True, measure=False):
             # .gitignore's `/.venv/` matches a directory, not a link to one.
             with (repo / ".git/info/exclude").open("a") as exclude:
                 exclude.write(f"/{name}\n")
-    return run(repo, "make", "-s", *args, check=check, measure=measure)
+    # -o: never re-sync the linked environment from the copy (its pyproject.toml may be newer than
+    # the environment's stamp), which would point the editable install at this temporary copy.
+    return run(repo, "make", "-s", "-o", ".venv/.synced", *args, check=check, measure=measure)
 
 
 def changed_files(repo) -> set[str]:

@@ -165,7 +165,8 @@ def world(tmp_path, monkeypatch):
     gh_dir = tmp_path / "gh"
     (gh_dir / "bin").mkdir(parents=True)
     script = gh_dir / "bin" / "gh"
-    script.write_text(FAKE_GH.replace("#!/usr/bin/env python3", f"#!{sys.executable}", 1))
+    # -S: the fake needs only the standard library, and starts without site-packages (and coverage).
+    script.write_text(FAKE_GH.replace("#!/usr/bin/env python3", f"#!{sys.executable} -S", 1))
     script.chmod(0o755)
     (gh_dir / "config.json").write_text(json.dumps({"logged_in": True, "blueprint": BLUEPRINT}))
     monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
