@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlops import monitor as monitor_cli
 from mlops.gitops.probe import request
 
 from conftest import ROOT
@@ -94,7 +95,6 @@ def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
 
 
 def test_monitor_reads_only_the_current_models_lines_unless_told(service, served_full, tmp_path, capsys):
-    from mlops import monitor as monitor_cli  # in process: three runs, no import cost each
 
     _, log = service
     params = served_full[3] / "params.yaml"
@@ -118,12 +118,12 @@ def test_monitor_reads_only_the_current_models_lines_unless_told(service, served
     ("content", "message"),
     [("", "no prediction lines"), ("not,a,log\n1,2,3\n", "no prediction lines"), (None, "no such file")],
 )
-def test_monitor_bad_input_exits_2(served_full, tmp_path, content, message):
+def test_monitor_bad_input_exits_2(served_full, tmp_path, capsys, content, message):
     directory = served_full[3]
     path = tmp_path / "input.jsonl"
     if content is not None:
         path.write_text(content)
-    done = monitor(directory / "params.yaml", "--input", str(path), "--out", str(tmp_path / "r"))
-    assert done.returncode == 2
-    assert message in done.stderr
+    args = ["--params", str(directory / "params.yaml"), "--input", str(path), "--out", str(tmp_path / "r")]
+    assert monitor_cli.main(args) == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
