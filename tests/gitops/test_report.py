@@ -47,20 +47,26 @@ def branches(tmp_path_factory):
     return repo, base, metrics(repo)
 
 
-def report(repo, *, base="main"):
-    done = run(
-        repo,
-        sys.executable,
-        "-m",
-        "mlops.gitops.report",
-        "--base",
-        base,
-        "--out",
-        "ci-report",
-        check=False,
-        measure=True,
-    )
-    return done.returncode, (repo / "ci-report/report.md").read_text(), done
+@pytest.fixture
+def report(monkeypatch, capsys):
+    """`python -m mlops.gitops.report` in a repo, run in this process: measured here, while its `dvc`
+    children run without coverage's subprocess hook (which doubles their time). Returns the exit
+    code, report.md and what it printed."""
+
+    def run_report(repo, *, base="main"):
+        from mlops.gitops import report as report_cli
+
+        with monkeypatch.context() as scoped:
+            scoped.chdir(repo)
+            for name in [name for name in os.environ if name.startswith(("COVERAGE_", "COV_", "MLFLOW_", "DVC_"))]:
+                scoped.delenv(name)
+            scoped.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # dvc
+            scoped.setenv("DVC_NO_ANALYTICS", "1")
+            scoped.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+            code = report_cli.main(["--base", base, "--out", "ci-report"])
+        return code, (repo / "ci-report/report.md").read_text(), capsys.readouterr().err
+
+    return run_report
 
 
 FIGURES = {
@@ -69,7 +75,7 @@ FIGURES = {
 }
 
 
-def test_report_pairs_the_rows_shows_baselines_slices_and_figures(branches):
+def test_report_pairs_the_rows_shows_baselines_slices_and_figures(branches, report):
     repo, base, pr = branches
     code, text, _ = report(repo)
     # The gate is lenient, but the trivial model is no better than the trivial baseline.
@@ -110,7 +116,7 @@ def test_report_pairs_the_rows_shows_baselines_slices_and_figures(branches):
     assert git(repo, "status", "--porcelain") == ""  # ci-report/ is git-ignored
 
 
-def test_gate_fails_on_a_regression_with_the_base_branch_thresholds(branches):
+def test_gate_fails_on_a_regression_with_the_base_branch_thresholds(branches, report):
     repo, base, pr = branches
     git(repo, "checkout", "-q", "main")
     name, old, new = GATED.name, base[GATED.name], pr[GATED.name]
@@ -120,7 +126,7 @@ def test_gate_fails_on_a_regression_with_the_base_branch_thresholds(branches):
     git(repo, "checkout", "-q", "pr")
     # The PR loosens its own gate: the base branch's thresholds apply anyway.
     set_params(repo, lambda p: lenient(p["gate"]))
-    code, text, done = report(repo)
+    code, text, printed = report(repo)
     assert code == 1
     assert "❌ **Quality gate failed**" in text
     assert f"{name} {shown(new)} is worse than the threshold {shown(threshold)}" in text
@@ -129,10 +135,10 @@ def test_gate_fails_on_a_regression_with_the_base_branch_thresholds(branches):
     assert relative.startswith(f"{name} {pct:+.2f}% vs main (95% CI ")
     assert relative.endswith(": worse, beyond the allowed 1%")
     assert relative in text
-    assert "[report] error" not in done.stderr
+    assert "[report] error" not in printed
 
 
-def test_a_base_without_results_is_said_plainly(branches):
+def test_a_base_without_results_is_said_plainly(branches, report):
     repo, _, _ = branches
     code, text, _ = report(repo, base="no-such-branch")
     assert "Base results unavailable: `no-such-branch` is not a git revision here" in text
