@@ -104,3 +104,20 @@ def make_fork(directory: Path, scenario: str, change=None):
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"fork: {scenario}")
     return repo, load_config(repo / "params.yaml")
+
+
+def report_in_process(repo: Path, monkeypatch, capsys, *, base: str = "main") -> tuple[int, str, str]:
+    """`python -m mlops.gitops.report --base <base>` in `repo`, run in this process: measured here,
+    while its `dvc` children run without coverage's subprocess hook (which doubles their time).
+    Returns the exit code, report.md and what it printed."""
+    from mlops.gitops import report
+
+    with monkeypatch.context() as scoped:
+        scoped.chdir(repo)
+        for name in [name for name in os.environ if name.startswith(("COVERAGE_", "COV_", "MLFLOW_", "DVC_"))]:
+            scoped.delenv(name)
+        scoped.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # for dvc
+        scoped.setenv("DVC_NO_ANALYTICS", "1")
+        scoped.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        code = report.main(["--base", base, "--out", "ci-report"])
+    return code, (repo / "ci-report" / "report.md").read_text(), capsys.readouterr().err

@@ -9,7 +9,6 @@ a trivial model, which its gate must fail, and the others' PRs change no model i
 edit, nothing to reproduce), which their gates must pass."""
 
 import json
-import sys
 import urllib.request
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from mlops.metrics import names
 from mlops.prepare import read_frame
 
-from e2e import git, make_fork, run, set_params
+from e2e import git, make_fork, report_in_process, run, set_params
 from servers import gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
@@ -36,7 +35,7 @@ def get(url: str, path: str) -> str:
         return response.read().decode()
 
 
-def check_fork(tmp_path, scenario: str, *, trivial_pr: bool) -> None:
+def check_fork(tmp_path, monkeypatch, capsys, scenario: str, *, trivial_pr: bool) -> None:
     repo, config = make_fork(tmp_path, scenario)
     task = config.data.task
 
@@ -64,8 +63,7 @@ def check_fork(tmp_path, scenario: str, *, trivial_pr: bool) -> None:
         with (repo / "README.md").open("a") as readme:
             readme.write("\nA fork's own words.\n")
     git(repo, "commit", "-qam", "a trivial model" if trivial_pr else "docs")
-    done = run(repo, sys.executable, "-m", "mlops.gitops.report", "--base", "main", "--out", "ci-report", check=False)
-    text = (repo / "ci-report" / "report.md").read_text()
+    code, text, _ = report_in_process(repo, monkeypatch, capsys)
     assert "Base results unavailable" not in text
     assert "paired bootstrap: 1,000 resamples of the same" in text
     for name in metrics:
@@ -73,7 +71,7 @@ def check_fork(tmp_path, scenario: str, *, trivial_pr: bool) -> None:
     assert "### Model vs baselines" in text
     assert f"| `{config.data.target}` = " in text  # a slice of the target
     gate = json.loads((repo / "ci-report" / "gate.json").read_text())
-    assert done.returncode == (0 if gate["passed"] else 1)
+    assert code == (0 if gate["passed"] else 1)
     if trivial_pr:
         assert f"| `model.family` | `{config.model.family}` | `{trivial}` |" in text
         assert not gate["passed"], "a trivial model must fail the fork's own gate"
@@ -114,15 +112,15 @@ def check_fork(tmp_path, scenario: str, *, trivial_pr: bool) -> None:
 
 
 class TestNumericRegression:
-    def test_pipeline_report_and_api(self, tmp_path):
-        check_fork(tmp_path, "regression-numeric", trivial_pr=False)
+    def test_pipeline_report_and_api(self, tmp_path, monkeypatch, capsys):
+        check_fork(tmp_path, monkeypatch, capsys, "regression-numeric", trivial_pr=False)
 
 
 class TestMulticlassWithTextLabels:
-    def test_pipeline_report_and_api(self, tmp_path):
-        check_fork(tmp_path, "multiclass", trivial_pr=True)
+    def test_pipeline_report_and_api(self, tmp_path, monkeypatch, capsys):
+        check_fork(tmp_path, monkeypatch, capsys, "multiclass", trivial_pr=True)
 
 
 class TestBinaryWithWholeNumberLabels:
-    def test_pipeline_report_and_api(self, tmp_path):
-        check_fork(tmp_path, "binary", trivial_pr=False)
+    def test_pipeline_report_and_api(self, tmp_path, monkeypatch, capsys):
+        check_fork(tmp_path, monkeypatch, capsys, "binary", trivial_pr=False)

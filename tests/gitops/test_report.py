@@ -11,7 +11,7 @@ import pytest
 from mlops.metrics import METRICS, shown
 
 from conftest import repo_config
-from e2e import copy_repository, git, run, set_params
+from e2e import copy_repository, git, report_in_process, run, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
@@ -49,24 +49,7 @@ def branches(tmp_path_factory):
 
 @pytest.fixture
 def report(monkeypatch, capsys):
-    """`python -m mlops.gitops.report` in a repo, run in this process: measured here, while its `dvc`
-    children run without coverage's subprocess hook (which doubles their time). Returns the exit
-    code, report.md and what it printed."""
-
-    def run_report(repo, *, base="main"):
-        from mlops.gitops import report as report_cli
-
-        with monkeypatch.context() as scoped:
-            scoped.chdir(repo)
-            for name in [name for name in os.environ if name.startswith(("COVERAGE_", "COV_", "MLFLOW_", "DVC_"))]:
-                scoped.delenv(name)
-            scoped.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # dvc
-            scoped.setenv("DVC_NO_ANALYTICS", "1")
-            scoped.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-            code = report_cli.main(["--base", base, "--out", "ci-report"])
-        return code, (repo / "ci-report/report.md").read_text(), capsys.readouterr().err
-
-    return run_report
+    return lambda repo, *, base="main": report_in_process(repo, monkeypatch, capsys, base=base)
 
 
 FIGURES = {
