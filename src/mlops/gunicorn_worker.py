@@ -21,6 +21,7 @@ Also:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
@@ -28,10 +29,13 @@ import queue
 import selectors
 import signal
 import socket
+import struct
+import sys
 import time
 import uuid
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
 from gunicorn import http, util
 from gunicorn.http import errors as parse_errors
@@ -98,6 +102,47 @@ def status_for(error: BaseException) -> int:
         if isinstance(error, kind):
             return status
     return 400 if isinstance(error, _BAD_REQUEST) else 500
+
+
+# SO_ATTACH_FILTER (Linux) with a one-instruction classic BPF program, "return 0": the socket drops
+# every packet that reaches it. On a listening socket that is every new SYN (clients retry it and,
+# once nothing listens, are refused); connections the kernel has already queued are unaffected.
+_SO_ATTACH_FILTER = 26
+_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # BPF_RET | BPF_K, k = 0
+
+
+def refuse_new_connections(listener) -> bool:
+    """Stop the kernel completing new handshakes on `listener` (for every process that holds it);
+    False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    program = ctypes.create_string_buffer(_DROP_ALL, len(_DROP_ALL))
+    fprog = struct.pack("HP", 1, ctypes.addressof(program))  # struct sock_fprog {len; *filter}
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
+
+
+def only_siblings_hold(listener, own_pid: int, parent: int) -> bool:
+    """Whether every other process holding `listener` open is a worker of the same master (Linux
+    /proc): then the master has closed it, and nobody will accept on it again."""
+    target = f"socket:[{os.fstat(listener.fileno()).st_ino}]"
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        if pid == own_pid:
+            continue
+        try:
+            holds = any(os.readlink(f"/proc/{pid}/fd/{fd}") == target for fd in os.listdir(f"/proc/{pid}/fd"))
+            if holds and int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                return False  # the master itself, or another server's process (gunicorn's USR2 upgrade)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+    return True
 
 
 class _DrainAware(wsgi.Response):
@@ -222,6 +267,12 @@ class BufferingWorker(ThreadWorker):
         """Answer what is in flight and what already waits in the listening socket's backlog, then
         stop listening (new connections go to other workers, or are refused once all have stopped)
         and exit as soon as no connection is left."""
+        # When the whole server stops, the last process to close the listening socket would reset
+        # any connection queued between its last accept and its close: first make the kernel queue
+        # no more, so that the backlog accepted below is all there is.
+        for listener in self.sockets:
+            if only_siblings_hold(listener, os.getpid(), self.ppid) and refuse_new_connections(listener):
+                self.log.info("server stopping: no new connections on %s", listener)
         self._accept_backlog()
         self.set_accept_enabled(False)
         for listener in self.sockets:

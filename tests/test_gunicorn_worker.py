@@ -1,0 +1,50 @@
+"""The worker's socket plumbing for a server that stops: refusing new handshakes, and knowing when
+nobody else will accept on the listening socket."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from mlops.gunicorn_worker import only_siblings_hold, refuse_new_connections
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux socket filter and /proc")
+
+
+def test_a_refusing_listener_keeps_its_queued_connections_and_completes_no_new_one():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = listener.getsockname()
+        queued = socket.create_connection(address, timeout=5)
+        queued.sendall(b"sent before")
+        assert refuse_new_connections(listener)
+        late = socket.socket()
+        late.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # its SYN is dropped: it would retry, then be refused
+            late.connect(address)
+        late.close()
+        accepted, _ = listener.accept()
+        with accepted, queued:
+            accepted.settimeout(5)
+            assert accepted.recv(100) == b"sent before"
+            accepted.sendall(b"answered")
+            assert queued.recv(100) == b"answered"
+
+
+def test_only_the_masters_workers_holding_the_listener_means_it_stops():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        own = os.getpid()
+        assert only_siblings_hold(listener, own, parent=-1)  # nobody else holds it
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
+            pass_fds=[listener.fileno()],
+        )
+        try:
+            # A process whose parent is ours (a sibling when we are its master's worker) ...
+            assert only_siblings_hold(listener, own, parent=own)
+            # ... or any other process: someone may still accept, so the socket must keep listening.
+            assert not only_siblings_hold(listener, own, parent=-1)
+        finally:
+            holder.communicate(b"", timeout=10)
