@@ -1,8 +1,6 @@
 """Dating a model DVC restored from its cache by the commit that recorded it, in real git repos."""
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,16 +10,7 @@ from mlops import run_record
 from mlops.config import parse_config
 
 from conftest import params_in, write_params
-
-IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-
-
-def git(repo: Path, *args: str, when: datetime | None = None) -> str:
-    env = dict(os.environ)
-    if when:
-        env["GIT_COMMITTER_DATE"] = env["GIT_AUTHOR_DATE"] = when.isoformat()
-    done = subprocess.run(["git", *IDENTITY, *args], cwd=repo, env=env, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
+from e2e import GIT_IDENTITY, git, run
 
 
 def commit_lock(repo: Path, md5: str, when: datetime, note: str = "") -> str:
@@ -29,7 +18,10 @@ def commit_lock(repo: Path, md5: str, when: datetime, note: str = "") -> str:
         f"stages:\n  train:\n    outs:\n    - path: model/model.joblib\n      md5: {md5}\n{note}"
     )
     git(repo, "add", "dvc.lock")
-    git(repo, "commit", "-qm", f"model {md5[:6]}", when=when)
+    stamp = when.isoformat()
+    run(
+        repo, "git", *GIT_IDENTITY, "commit", "-qm", f"model {md5[:6]}", GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp
+    )
     return git(repo, "rev-parse", "HEAD")
 
 
