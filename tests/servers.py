@@ -12,12 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlops.gitops.probe import wait_for
+from mlops.gunicorn_worker import refuse_new_connections
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def socket_filters_allowed() -> bool:
+    """Whether this kernel lets this user attach a socket filter (the worker's stop-time guard)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return refuse_new_connections(probe)
 
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"]

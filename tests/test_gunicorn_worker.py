@@ -10,16 +10,14 @@ import pytest
 
 from mlops.gunicorn_worker import only_siblings_hold, refuse_new_connections
 
+from servers import socket_filters_allowed
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux socket filter and /proc")
 
 
-def filters_allowed() -> bool:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return refuse_new_connections(probe)
-
-
 @pytest.mark.skipif(
-    not filters_allowed(), reason="this kernel does not let this user attach a socket filter (unprivileged BPF off)"
+    not socket_filters_allowed(),
+    reason="this kernel does not let this user attach a socket filter (unprivileged BPF off)",
 )
 def test_a_refusing_listener_keeps_its_queued_connections_and_completes_no_new_one():
     with socket.create_server(("127.0.0.1", 0)) as listener:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from raw_http import address, closed_by_peer, connect, one_record, post_json, read_reply
-from servers import gunicorn
+from servers import gunicorn, socket_filters_allowed
 
 pytestmark = pytest.mark.slow
 
@@ -29,33 +29,34 @@ class KeepAliveClient(threading.Thread):
         self.body, self.stop = body, stop
         self.answered = 0
         self.closes = 0  # responses that said Connection: close
-        self.failures: list[str] = []
+        self.failures: list[tuple[float, str]] = []  # (when its connection was opened, what happened)
         self.refused = False
 
     def run(self) -> None:
         while not self.stop.is_set():
             connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            opened = time.monotonic()
             try:
                 connection.connect()
             except ConnectionRefusedError:
                 self.refused = True  # never accepted: allowed once the server has stopped
                 return
             try:
-                self._use(connection)
+                self._use(connection, opened)
             finally:
                 connection.close()
 
-    def _use(self, connection: http.client.HTTPConnection) -> None:
+    def _use(self, connection: http.client.HTTPConnection, opened: float) -> None:
         while not self.stop.is_set():
             try:
                 connection.request("POST", "/predict", self.body, {"Content-Type": "application/json"})
                 response = connection.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException) as error:  # a request sent and not answered
-                self.failures.append(f"{type(error).__name__}: {error}")
+                self.failures.append((opened, f"{type(error).__name__}: {error}"))
                 return
             if response.status != 200:
-                self.failures.append(f"status {response.status}")
+                self.failures.append((opened, f"status {response.status}"))
             self.answered += 1
             if response.getheader("Connection", "").lower() == "close":
                 self.closes += 1
@@ -79,14 +80,20 @@ def test_reload_then_stop_under_keep_alive_load_drops_nothing(served):
             process.send_signal(signal.SIGHUP)  # new workers start, the old ones drain
             time.sleep(1.5)
             answered_before_stop = sum(client.answered for client in clients)
+            stopping = time.monotonic()
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0
         finally:
             stop.set()
             for client in clients:
                 client.join(30)
-    failures = [failure for client in clients for failure in client.failures]
-    assert failures == []
+    failures = [(opened, failure) for client in clients for opened, failure in client.failures]
+    assert [failure for opened, failure in failures if opened < stopping] == []
+    # A connection opened while the server stops can land between the last worker's final accept
+    # and its close; the worker closes that window with a socket filter where the kernel allows
+    # one (docs/reliability.md).
+    if socket_filters_allowed():
+        assert failures == []
     assert any(client.refused for client in clients)  # clients ran until the server was gone
     assert answered_before_stop > 0
     # The old workers answered their last request on each connection with Connection: close.
