@@ -146,14 +146,19 @@ def only_siblings_hold(listener, own_pid: int, parent: int) -> bool:
 
 
 class _DrainAware(wsgi.Response):
-    """A response that says `Connection: close` when its headers go out after the worker began draining."""
+    """A response that says `Connection: close` when its headers go out after the worker stopped listening.
+
+    Not as soon as it is told to stop: a client told to close reconnects at once, and until this
+    worker has accepted its backlog and closed its listening socket that new connection could be
+    queued behind its last accept, then reset by the close. Kept alive instead, its next request
+    comes on the same connection and is answered, with close."""
 
     def __init__(self, req, sock, cfg, worker):
         super().__init__(req, sock, cfg)
         self._worker = worker
 
     def default_headers(self):
-        if not self._worker.alive:
+        if self._worker.stopped_listening:
             self.force_close()
         return super().default_headers()
 
@@ -203,6 +208,7 @@ class BufferingWorker(ThreadWorker):
         self.buffered = 0
         self._next_sweep = 0.0
         self._next_heartbeat = 0.0
+        self.stopped_listening = False
 
     def init_signals(self):
         """gunicorn's handlers, plus any stop signal sent before they were in place.
@@ -277,6 +283,7 @@ class BufferingWorker(ThreadWorker):
         self.set_accept_enabled(False)
         for listener in self.sockets:
             listener.close()
+        self.stopped_listening = True
         self.log.info("draining %d connection(s)", self.nr_conns)
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.nr_conns > 0:
@@ -434,8 +441,9 @@ class BufferingWorker(ThreadWorker):
 
     def handle_request(self, req, conn: _Connection) -> bool:
         """gunicorn 26's gthread `handle_request`, with one change: the response decides between
-        keep-alive and close when its headers go out, so one begun after SIGTERM says close and one
-        sent before it keeps its connection (whose next request is then answered with close)."""
+        keep-alive and close when its headers go out, so one begun once the worker stopped listening
+        says close and one sent before keeps its connection (whose next request is then answered
+        with close)."""
         environ, resp = {}, None
         try:
             self.cfg.pre_request(self, req)
