@@ -1,4 +1,4 @@
-"""Start real servers on 127.0.0.1 for tests and benchmarks."""
+"""Start real servers on 127.0.0.1 for tests, and find their gunicorn workers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,24 @@ def gunicorn(
             except subprocess.TimeoutExpired:
                 process.kill()
         log.close()
+
+
+def workers_of(master: int) -> set[int]:
+    """A gunicorn master's worker processes (Linux /proc; a killed one stays listed until reaped)."""
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def worker_of(master: int) -> int:
+    """The one worker of a single-worker master."""
+    (worker,) = workers_of(master)
+    return worker
+
+
+def wait_for_replacement(master: int, gone: int, *, workers: int = 1, timeout: float = 30) -> set[int]:
+    """The master's workers once it has reaped `gone` and is back to `workers` of them (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = workers_of(master)
+        if (gone not in current and len(current) >= workers) or time.monotonic() > deadline:
+            return current
+        time.sleep(0.02)

@@ -3,19 +3,13 @@
 import os
 import signal
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, params_in, write_params
-from servers import gunicorn, run_gunicorn
+from servers import gunicorn, run_gunicorn, wait_for_replacement, workers_of
 
 pytestmark = pytest.mark.slow
-
-
-def children(pid: int) -> set[int]:
-    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
 def test_a_model_that_fails_to_load_leaves_no_directories(tmp_path):
@@ -37,12 +31,9 @@ def test_a_worker_exiting_keeps_them_and_the_server_stopping_removes_them(served
     with gunicorn(served[3], workers=2, MLOPS_RUNTIME_DIR=str(runtime)) as (_, process):
         made = sorted(path.name.split("-")[0] for path in runtime.iterdir())
         assert made == ["monitoring", "prometheus"]
-        first = min(children(process.pid))
+        first = min(workers_of(process.pid))
         os.kill(first, signal.SIGTERM)  # it runs its atexit handlers; gunicorn starts another
-        deadline = time.monotonic() + 30
-        while (first in children(process.pid) or len(children(process.pid)) < 2) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert first not in children(process.pid)
+        assert first not in wait_for_replacement(process.pid, first, workers=2)
         assert sorted(path.name.split("-")[0] for path in runtime.iterdir()) == made
     assert process.returncode == 0
     assert list(runtime.iterdir()) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from raw_http import address, closed_by_peer, connect, one_record, post_json, read_reply
-from servers import gunicorn, socket_filters_allowed
+from servers import gunicorn, socket_filters_allowed, wait_for_replacement, worker_of
 
 pytestmark = pytest.mark.slow
 
@@ -100,11 +100,6 @@ def test_reload_then_stop_under_keep_alive_load_drops_nothing(served):
     assert sum(client.closes for client in clients) >= CLIENTS
 
 
-def worker_of(master: int) -> int:
-    (worker,) = (int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split())
-    return worker
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")
 def test_connections_queued_when_sigterm_arrives_are_answered_not_reset(served):
     body = json.dumps(one_record(served)).encode()
@@ -148,12 +143,7 @@ def test_a_worker_told_to_stop_while_it_starts_stops_at_once(served):
     ):
         first = worker_of(process.pid)
         os.kill(first, signal.SIGKILL)  # gunicorn forks a replacement, which sleeps a second in post_fork
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
-            if children and int(children[0]) != first:
-                break
-            time.sleep(0.02)
+        wait_for_replacement(process.pid, first)
         process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         assert process.wait(50) == 0

@@ -5,25 +5,18 @@ import math
 import os
 import signal
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from mlops.gitops.probe import request, wait_for
 
 from raw_http import exchange, one_record, post_json, sample
-from servers import gunicorn
+from servers import gunicorn, wait_for_replacement, worker_of
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc"),
 ]
-
-
-def worker_of(master: int) -> int:
-    (worker,) = (int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split())
-    return worker
 
 
 def drift_samples(url: str) -> tuple[float | None, list[float]]:
@@ -45,9 +38,7 @@ def test_drift_gauges_reset_when_a_restarted_worker_has_no_data(served):
 
         old = worker_of(process.pid)
         os.kill(old, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while worker_of(process.pid) == old and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_replacement(process.pid, old)
         wait_for(f"{url}/ready")
 
         assert request(f"{url}/monitoring/drift").json()["verdict"] == "insufficient_data"
