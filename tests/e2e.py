@@ -112,12 +112,12 @@ def report_in_process(repo: Path, monkeypatch, capsys, *, base: str = "main") ->
     Returns the exit code, report.md and what it printed."""
     from mlops.gitops import report
 
+    commands_env = env_for(repo)  # what `run` gives a command in the copy: its children inherit it
     with monkeypatch.context() as scoped:
         scoped.chdir(repo)
-        for name in [name for name in os.environ if name.startswith(("COVERAGE_", "COV_", "MLFLOW_", "DVC_"))]:
+        for name in set(os.environ) - set(commands_env):
             scoped.delenv(name)
-        scoped.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # for dvc
-        scoped.setenv("DVC_NO_ANALYTICS", "1")
-        scoped.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        for name, value in commands_env.items():
+            scoped.setenv(name, value)
         code = report.main(["--base", base, "--out", "ci-report"])
     return code, (repo / "ci-report" / "report.md").read_text(), capsys.readouterr().err

@@ -1,6 +1,5 @@
 """dvc.yaml names, for each stage, every module of ours that the stage runs: no more, no fewer."""
 
-import os
 import subprocess
 import sys
 
@@ -8,6 +7,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from e2e import env_for
 
 # Imported only while a stage runs, not when its module is imported.
 LAZY = {"evaluate": {"mlops.features"}}  # unpickling the model needs the feature classes
@@ -22,10 +22,8 @@ NOT_SHAPING_OUTPUTS = {
 
 def imported_modules(stage: str) -> set[str]:
     code = f"import sys, mlops.{stage}; print(*[m for m in sys.modules if m.split('.')[0] == 'mlops'])"
-    # Without coverage's subprocess hook: it would trace three seconds of imports for nothing.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COVERAGE_")}
-    env["PYTHONPATH"] = str(ROOT / "src")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # env_for: this checkout's src/, without coverage's subprocess hook (three seconds of imports traced for nothing).
+    done = subprocess.run([sys.executable, "-c", code], env=env_for(ROOT), capture_output=True, text=True, check=True)
     return set(done.stdout.split()) | LAZY.get(stage, set())
 
 
