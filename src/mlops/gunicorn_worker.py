@@ -223,14 +223,12 @@ class BufferingWorker(ThreadWorker):
         if not isinstance(caught, queue.SimpleQueue):
             return
         stops = {signal.SIGTERM: self.handle_exit, signal.SIGINT: self.handle_quit, signal.SIGQUIT: self.handle_quit}
-        pending = []
         with contextlib.suppress(queue.Empty):
             while True:
-                pending.append(caught.get_nowait())
-        for sig in pending:
-            if sig in stops:
-                self.log.info("%s arrived while this worker was starting: stopping", signal.Signals(sig).name)
-                stops[sig](sig, None)
+                sig = caught.get_nowait()
+                if sig in stops:
+                    self.log.info("%s arrived while this worker was starting: stopping", signal.Signals(sig).name)
+                    stops[sig](sig, None)
 
     def notify(self):
         now = time.monotonic()
