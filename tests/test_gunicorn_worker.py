@@ -1,5 +1,5 @@
-"""The worker's socket plumbing for a server that stops: refusing new handshakes, and knowing when
-nobody else will accept on the listening socket."""
+"""The worker's socket plumbing for a server that stops (refusing new handshakes, knowing when
+nobody else will accept on the listening socket), and the route a request is counted under."""
 
 import os
 import socket
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mlops.gunicorn_worker import only_siblings_hold, refuse_new_connections
+from mlops.gunicorn_worker import only_siblings_hold, refuse_new_connections, route_of
 
 from servers import socket_filters_allowed
 
@@ -54,3 +54,16 @@ def test_only_the_masters_workers_holding_the_listener_means_it_stops():
             assert not only_siblings_hold(listener, own, parent=-1)
         finally:
             holder.communicate(b"", timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "route"),
+    [
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\n\r\n{}", b"POST /predict"),
+        (b"GET /predict?debug=1 HTTP/1.1\r\n\r\n", b"GET /predict"),  # the query is not part of it
+        (b"GET /a/b?x=1&y=2 HTTP/1.0\r\n\r\n", b"GET /a/b"),
+        (b"GET /\r\n\r\n", b"GET /"),  # no version: the whole target
+    ],
+)
+def test_a_requests_route_is_its_method_and_path(request_bytes, route):
+    assert route_of(request_bytes) == route

@@ -8,6 +8,13 @@ parsed by gunicorn's own parser from memory. So slow clients cost a buffer each,
 and a request that is not complete within `GUNICORN_REQUEST_TIMEOUT` seconds (default 10) of
 its first byte is answered 408 and closed.
 
+A lone request (the only one complete in a pass over the events, with no thread busy) for a route
+this worker has seen answered within QUICK_SECONDS is answered in the event loop itself: the two
+hand-offs between threads cost about as much as a one-row prediction. Its response is sent
+without blocking; whatever the client does not take at once is sent by a thread, so a client that
+does not read never stalls the loop. Requests that come in together, and routes that are slow or
+not yet seen, go to threads, where the app can batch them and the loop keeps reading meanwhile.
+
 Also:
 - errors gunicorn answers itself (a malformed request line, a URL or header section too large,
   conflicting Content-Length and Transfer-Encoding...) are JSON in the app's error shape,
@@ -59,6 +66,11 @@ _SWEEP_SECONDS = 0.25
 # The heartbeat (a file's mtime the master watches, against GUNICORN_TIMEOUT) at most this often,
 # not on every event-loop pass: a syscall saved on every request.
 _HEARTBEAT_SECONDS = 1.0
+# A route answered within this long is answered in the event loop when its request comes alone: the
+# longest other clients then wait for the loop. At most MAX_QUICK_ROUTES are remembered, so a client
+# sending many paths cannot grow the set (past it, new routes go to threads, as before).
+QUICK_SECONDS = 0.01
+MAX_QUICK_ROUTES = 64
 
 # gunicorn's parse errors, as the status they deserve (anything else it raises is a 400).
 _ERROR_STATUS = (
@@ -75,6 +87,14 @@ _BAD_REQUEST = (
     parse_errors.ChunkMissingTerminator,
     parse_errors.InvalidChunkExtension,
 )
+
+
+def route_of(request: bytes) -> bytes:
+    """A request's method and path, without the query: what the worker learns the speed of."""
+    line = request[: request.find(b"\r\n")]
+    method, _, rest = line.partition(b" ")
+    target = rest.rpartition(b" ")[0] or rest
+    return method + b" " + target.partition(b"?")[0]
 
 
 def error_response(status: int, message: str, request_id: str | None = None) -> bytes:
@@ -162,6 +182,10 @@ class _DrainAware(wsgi.Response):
             self.force_close()
         return super().default_headers()
 
+    def sendfile(self, respiter):
+        # Answered in the event loop: no sendfile(2), which would block the loop on a slow client.
+        return False if isinstance(self.sock, _NonBlockingWriter) else super().sendfile(respiter)
+
     def write(self, arg):
         """The header section and a body written at once go out in one send (gunicorn: two)."""
         simple = not (self.headers_sent or self.chunked or self._omits_body) and isinstance(arg, bytes) and arg
@@ -173,6 +197,26 @@ class _DrainAware(wsgi.Response):
         util.write(self.sock, util.to_bytestring("{}\r\n".format("".join(head)), "latin-1") + arg)
         self.headers_sent = True
         self.sent += len(arg)
+
+
+class _NonBlockingWriter:
+    """The socket a response answered in the event loop writes to: what the client takes at once is
+    sent as it comes, the rest is kept (`pending`) for a thread to send."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.pending = bytearray()
+
+    def sendall(self, data) -> None:
+        sent = 0
+        if not self.pending:
+            with contextlib.suppress(BlockingIOError):
+                sent = self.sock.send(data)  # the socket is non-blocking; any other error is the client's
+        self.pending += memoryview(data)[sent:]
+
+    def send(self, data) -> int:
+        self.sendall(data)
+        return len(data)
 
 
 class _Connection:
@@ -209,6 +253,9 @@ class BufferingWorker(ThreadWorker):
         self._next_sweep = 0.0
         self._next_heartbeat = 0.0
         self.stopped_listening = False
+        self.complete: list[_Connection] = []  # requests complete in this pass over the events
+        self.in_threads = 0  # connections a thread is answering
+        self.quick_routes: set[bytes] = set()  # answered within QUICK_SECONDS when last seen
 
     def init_signals(self):
         """gunicorn's handlers, plus any stop signal sent before they were in place.
@@ -266,6 +313,59 @@ class BufferingWorker(ThreadWorker):
         self.method_queue.close()
         for listener in self.sockets:
             listener.close()
+
+    def wait_for_and_dispatch_events(self, timeout):
+        super().wait_for_and_dispatch_events(timeout)
+        self._answer_complete()
+
+    def enqueue_req(self, conn: _Connection) -> None:
+        self.complete.append(conn)  # answered once this pass over the events is over
+
+    def _answer_complete(self) -> None:
+        """A lone request for a quick route in the event loop; the others (a burst the app may
+        batch, a slow or new route) by threads."""
+        while self.complete:
+            alone = len(self.complete) == 1 and not self.in_threads
+            if alone and route_of(self.complete[0].request) in self.quick_routes:
+                self._answer_here(self.complete.pop())  # may complete a pipelined request: loop
+                continue
+            for conn in self.complete:
+                self._to_thread(conn, self._timed_handle, conn)
+            self.complete.clear()
+
+    def _timed_handle(self, conn: _Connection, out: _NonBlockingWriter | None = None) -> bool:
+        """`handle`, learning whether the request's route is quick."""
+        route = route_of(conn.request)
+        started = time.perf_counter()
+        try:
+            return self.handle(conn, out)
+        finally:
+            if time.perf_counter() - started > QUICK_SECONDS:
+                self.quick_routes.discard(route)
+            elif len(self.quick_routes) < MAX_QUICK_ROUTES:
+                self.quick_routes.add(route)
+
+    def _to_thread(self, conn: _Connection, work, *args) -> None:
+        self.in_threads += 1
+        future = self.tpool.submit(work, *args)
+        future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
+
+    def _answer_here(self, conn: _Connection) -> None:
+        writer = _NonBlockingWriter(conn.sock)
+        keepalive = self._timed_handle(conn, writer)
+        if writer.pending:  # the client's receive window is full: a thread waits for it
+            self._to_thread(conn, self._send_rest, conn, bytes(writer.pending), keepalive)
+            return
+        self._after_answer(conn, keepalive)
+
+    def _send_rest(self, conn: _Connection, data: bytes, keepalive: bool) -> bool:
+        """In a thread: the part of a response the client did not take at once (blocking, within the deadline)."""
+        try:
+            conn.sock.settimeout(self.request_timeout)
+            conn.sock.sendall(data)
+        except OSError:
+            return False
+        return keepalive
 
     def _drain(self) -> None:
         """Answer what is in flight and what already waits in the listening socket's backlog, then
@@ -416,16 +516,17 @@ class BufferingWorker(ThreadWorker):
         self.nr_conns -= 1
         util.close(conn.sock)
 
-    # --- a thread answers one complete request -------------------------------------------------
-    def handle(self, conn: _Connection):
+    # --- one complete request answered: by a thread, or in the event loop ----------------------
+    def handle(self, conn: _Connection, out: _NonBlockingWriter | None = None):
         req = None
+        sock = conn.sock if out is None else out
         try:
-            # Writing the response: blocking, but never for longer than the read deadline.
-            conn.sock.settimeout(self.request_timeout)
+            if out is None:  # a thread writes to the socket: blocking, but never longer than the read deadline
+                conn.sock.settimeout(self.request_timeout)
             conn.parser = http.get_parser(self.cfg, [conn.request], conn.client)
             req = next(conn.parser)
             req._expected_100_continue = False  # the body is here already (RFC 9110 10.1.1)
-            keepalive = self.handle_request(req, conn)
+            keepalive = self.handle_request(req, conn, sock)
             return keepalive and not conn.close_after and conn.parser.finish_body()
         except (http.errors.NoMoreData, StopIteration):
             return False
@@ -434,10 +535,10 @@ class BufferingWorker(ThreadWorker):
                 self.log.exception("socket error answering a request")
             return False
         except Exception as error:
-            self.handle_error(req, conn.sock, conn.client, error)
+            self.handle_error(req, sock, conn.client, error)
             return False
 
-    def handle_request(self, req, conn: _Connection) -> bool:
+    def handle_request(self, req, conn: _Connection, sock) -> bool:
         """gunicorn 26's gthread `handle_request`, with one change: the response decides between
         keep-alive and close when its headers go out, so one begun once the worker stopped listening
         says close and one sent before keeps its connection (whose next request is then answered
@@ -447,7 +548,7 @@ class BufferingWorker(ThreadWorker):
             self.cfg.pre_request(self, req)
             request_start = datetime.now()
             resp, environ = wsgi.create(
-                req, conn.sock, conn.client, conn.server, self.cfg, response_class=_DrainAware, response_args=(self,)
+                req, sock, conn.client, conn.server, self.cfg, response_class=_DrainAware, response_args=(self,)
             )
             environ["wsgi.multithread"] = True
             self.nr += 1
@@ -486,11 +587,16 @@ class BufferingWorker(ThreadWorker):
                 self.log.exception("Exception in post_request hook")
 
     def finish_request(self, conn: _Connection, fs):
-        """Back in the event loop: wait for the connection's next request, or close it."""
+        """Back in the event loop from a thread."""
+        self.in_threads -= 1
         try:
             keepalive = bool(fs.result()) if not fs.cancelled() else False
         except Exception:
             keepalive = False
+        self._after_answer(conn, keepalive)
+
+    def _after_answer(self, conn: _Connection, keepalive: bool) -> None:
+        """Wait for the connection's next request, or close it."""
         if keepalive:
             conn.sock.setblocking(False)
             conn.next_request(time.monotonic() + self.cfg.keepalive)

@@ -1,0 +1,61 @@
+"""A lone request for a quick route is answered in the worker's event loop, never at others' expense."""
+
+import socket
+
+import pytest
+
+from raw_http import connect, read_reply
+from servers import gunicorn
+
+pytestmark = pytest.mark.slow
+
+CONFIG = __import__("pathlib").Path(__file__).with_name("probe_conf.py")
+TRIES = 20  # a route is learned as quick once answered within QUICK_SECONDS: on a busy machine, not always at once
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with gunicorn(tmp_path_factory.mktemp("probe"), config=CONFIG, GUNICORN_REQUEST_TIMEOUT="30") as (url, _):
+        yield url
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+
+
+def answered_by(sock: socket.socket, path: str) -> str:
+    sock.sendall(get(path))
+    reply = read_reply(sock)
+    assert reply.status == 200
+    return reply.headers["x-answered-by"]
+
+
+def test_a_lone_request_for_a_route_seen_to_be_quick_is_answered_in_the_event_loop(server):
+    with connect(server) as sock:
+        answers = [answered_by(sock, "/thread") for _ in range(TRIES)]
+    assert answers[0] == "thread"  # a route not seen yet: its speed is unknown
+    assert "event loop" in answers
+
+
+def test_a_slow_route_is_always_answered_by_a_thread(server):
+    with connect(server) as sock:
+        assert {answered_by(sock, "/slow") for _ in range(5)} == {"thread"}
+
+
+def test_a_client_that_does_not_read_its_large_answer_does_not_stall_the_others(server):
+    """The answer is sent without blocking the loop: what the client does not take, a thread sends."""
+    with socket.socket() as slow:
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        slow.settimeout(10)
+        slow.connect(connect(server).getpeername())
+        for _ in range(TRIES):  # the same route, answered small, until it is quick
+            if answered_by(slow, "/large?small") == "event loop":
+                break
+        else:
+            pytest.fail(f"/large was not answered in the event loop within {TRIES} requests")
+        slow.sendall(get("/large"))  # 8 MB, not read for now
+        with connect(server, timeout=3) as other:  # far less than the 30 s a blocked send could take
+            assert answered_by(other, "/thread") in {"thread", "event loop"}
+        reply = read_reply(slow)
+    assert reply.headers["x-answered-by"] == "event loop"
+    assert reply.body == b"x" * (8 * 1024 * 1024)
