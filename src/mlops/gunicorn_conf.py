@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from gunicorn import glogging
@@ -80,19 +81,21 @@ class JsonAccessLogger(glogging.Logger):
     def access(self, resp, req, environ, request_time) -> None:
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
             return
-        atoms = self.atoms(resp, req, environ, request_time)
+        # The fields read directly, not through gunicorn's `atoms` (every header of the request and
+        # the response in a dict, on every request, for the few named here).
+        status = str(resp.status).split(None, 1)
         line = {
             "event": "access",
-            "ts": atoms["t"].strip("[]"),
-            "method": atoms["m"],
-            "path": atoms["U"],
-            "query": atoms["q"],
-            "status": int(str(atoms["s"]).split()[0]) if str(atoms["s"]).split() else None,
-            "bytes": atoms["B"],
+            "ts": time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING"),
+            "status": int(status[0]) if status else None,
+            "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 3),
-            "request_id": resp.headers and dict(resp.headers).get("X-Request-ID"),
-            "remote": atoms["h"],
-            "user_agent": atoms["a"],
+            "request_id": next((value for name, value in resp.headers if name == "X-Request-ID"), None),
+            "remote": environ.get("REMOTE_ADDR", "-"),
+            "user_agent": environ.get("HTTP_USER_AGENT", "-"),
         }
         self.access_log.info(json.dumps(line))
 

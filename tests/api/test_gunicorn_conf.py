@@ -1,8 +1,13 @@
-"""The gunicorn config's runtime directories: made when unset, removed however the server ends."""
+"""The gunicorn config: its runtime directories (made when unset, removed however the server ends)
+and its access log."""
 
+import json
 import os
 import signal
 import sys
+import time
+import urllib.request
+from datetime import datetime
 
 import pytest
 
@@ -37,3 +42,31 @@ def test_a_worker_exiting_keeps_them_and_the_server_stopping_removes_them(served
         assert sorted(path.name.split("-")[0] for path in runtime.iterdir()) == made
     assert process.returncode == 0
     assert list(runtime.iterdir()) == []
+
+
+def test_each_request_is_one_json_access_line_whatever_the_client_sends(served):
+    agent = 'curl/8 "quoted" \\ back\tslash \u00e9'  # quotes, a backslash, a tab, non-ASCII
+    with gunicorn(served[3]) as (url, _):
+        request = urllib.request.Request(
+            f"{url}/health?probe=1&x=%22", headers={"User-Agent": agent, "X-Request-ID": "access-log-test.1"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        log = served[3] / f"gunicorn-{url.rsplit(':', 1)[1]}.log"
+        for _ in range(100):  # the line is written after the answer is sent
+            lines = [json.loads(line) for line in log.read_text().splitlines() if "access-log-test.1" in line]
+            if lines:
+                break
+            time.sleep(0.05)
+    (line,) = lines
+    assert line["event"] == "access"
+    assert line["request_id"] == "access-log-test.1"
+    assert line["method"] == "GET"
+    assert line["path"] == "/health"
+    assert line["query"] == "probe=1&x=%22"
+    assert line["status"] == response.status
+    assert line["bytes"] == len(body)
+    assert line["user_agent"] == agent
+    assert line["remote"] == "127.0.0.1"
+    assert 0 < line["duration_ms"] < 10_000
+    assert abs(datetime.strptime(line["ts"], "%d/%b/%Y:%H:%M:%S %z").timestamp() - time.time()) < 60
