@@ -38,17 +38,23 @@ from report import free_port, machine, memory_mb, process_tree, write_section
 ROOT = Path(__file__).resolve().parents[1]
 SERVING_ENV = ROOT / ".tools" / "serving-venv"
 SCENARIOS = [  # name, rows per request, concurrency, measured requests
-    ("1 row, c=1", 1, 1, 200),
+    ("1 row, c=1", 1, 1, 500),
     ("1 row, c=8", 1, 8, 400),
     ("1 row, c=32", 1, 32, 800),
     ("100 rows, c=8", 100, 8, 100),
 ]
-SERVERS = ("A", "B", "C")
+SERVERS = ("A", "B", "C", "D", "E")
 LABELS = {
     "A": "A: mlflow models serve",
     "B": "B: ours, batching off",
     "C": "C: ours, batching on",
+    "D": "D: fixed answer, asyncio",
+    "E": "E: fixed answer, our gunicorn",
 }
+# Reference points, no model: what the load generator and loopback cost (D), and our gunicorn
+# config and worker with an app that answers at once (E). Measured at c=1 only.
+REFERENCES = ("D", "E")
+ONE_ROW_C1 = "1 row, c=1"
 
 
 def build_serving_env() -> Path:
@@ -138,6 +144,9 @@ def make_servers(workdir: Path, serving_python: Path, mlflow_model: Path) -> dic
             workdir / f"{name}.log",
         )
 
+    fixed_port = free_port()
+    fixed_by_ours = ours("E", ROOT / "params.yaml")  # the config and worker, but not the API: the fixed answer
+    fixed_by_ours.command += ["--pythonpath", str(ROOT / "benchmarks"), "fixed_answer:app"]
     port = str(free_port())
     mlflow_command = [
         sys.executable,
@@ -167,6 +176,16 @@ def make_servers(workdir: Path, serving_python: Path, mlflow_model: Path) -> dic
         ),
         "B": ours("B", batching_off),
         "C": ours("C", ROOT / "params.yaml"),
+        "D": Server(
+            "D",
+            [str(serving_python), str(ROOT / "benchmarks" / "fixed_answer.py"), str(fixed_port)],
+            {**base, "PORT": str(fixed_port)},
+            "/",
+            "/predict",
+            lambda rows: rows[0],
+            workdir / "D.log",
+        ),
+        "E": fixed_by_ours,
     }
 
 
@@ -174,6 +193,8 @@ def measure(server: Server, records: list[dict], scale: float) -> dict:
     result: dict = {"cold_start_s": server.start()}
     try:
         for name, rows, concurrency, requests in SCENARIOS:
+            if server.name in REFERENCES and name != ONE_ROW_C1:
+                continue
             body = json.dumps(server.wrap(records[:rows])).encode()
             load: LoadResult = run_load(
                 "127.0.0.1",
@@ -200,20 +221,23 @@ def summarize(results: dict[str, list[dict]], floor: dict) -> tuple[list[str], l
     lines = ["| server | scenario | req/s | p50 ms | p99 ms | errors |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for server in SERVERS:
         for name, *_ in SCENARIOS:
+            if server in REFERENCES and name != ONE_ROW_C1:
+                continue
             rps = median_of(results[server], name, "rps")
             p50 = median_of(results[server], name, "p50_ms")
             p99 = median_of(results[server], name, "p99_ms")
             errors = sum(r[name]["errors"] for r in results[server])
             lines.append(f"| {LABELS[server]} | {name} | {rps:,.1f} | {p50:,.1f} | {p99:,.1f} | {errors} |")
     lines += ["", "| server | cold start (s) | PSS after load (MB) |", "| --- | ---: | ---: |"]
-    for server in SERVERS:
+    for server in (s for s in SERVERS if s not in REFERENCES):
         cold = median_of(results[server], "cold_start_s")
         pss = max(r["pss_mb"] for r in results[server])
         lines.append(f"| {LABELS[server]} | {cold:.2f} | {pss:,.0f} |")
 
-    rps = {s: median_of(results[s], "1 row, c=32", "rps") for s in SERVERS}
+    rps = {s: median_of(results[s], "1 row, c=32", "rps") for s in SERVERS if s not in REFERENCES}
     c_p99 = median_of(results["C"], "1 row, c=32", "p99_ms")
-    c_p50_one = median_of(results["C"], "1 row, c=1", "p50_ms")
+    c_p50_one = median_of(results["C"], ONE_ROW_C1, "p50_ms")
+    d_p50, e_p50 = (median_of(results[s], ONE_ROW_C1, "p50_ms") for s in REFERENCES)
     per_row_ms = 1000 / (median_of(results["C"], "100 rows, c=8", "rps") * 100)
     cold = max(median_of(results[s], "cold_start_s") for s in ("B", "C"))
     pss = max(max(r["pss_mb"] for r in results[s]) for s in ("B", "C"))
@@ -230,6 +254,14 @@ def summarize(results: dict[str, list[dict]], floor: dict) -> tuple[list[str], l
         ),
         ("c=1: C p50 (ms)", c_p50_one, "", True),
         ("c=1: C p50 / in-process 1-row POST /predict through the app", c_p50_one / floor["app_one_row_ms"], "", True),
+        ("c=1: D p50, fixed answer from asyncio: load generator and loopback (ms)", d_p50, "", True),
+        ("c=1: E p50, fixed answer from our gunicorn, no app (ms)", e_p50, "", True),
+        (
+            "c=1: (C p50 - E p50) / in-process 1-row POST /predict through the app",
+            (c_p50_one - e_p50) / floor["app_one_row_ms"],
+            "",
+            True,
+        ),
         (
             "100-row batches: C per-row cost / in-process per-row",
             per_row_ms / (floor["hundred_rows_ms"] / 100),
@@ -276,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             # The in-process floor is measured every round too, so machine noise hits both sides.
             floors.append(measure_floor())
             print(f"in-process floor: {floors[-1]}", flush=True)
-            order = SERVERS[round_index % 3 :] + SERVERS[: round_index % 3]
+            order = SERVERS[round_index % len(SERVERS) :] + SERVERS[: round_index % len(SERVERS)]
             for name in order:
                 print(f"round {round_index + 1}/{args.rounds}: {LABELS[name]} ...", flush=True)
                 results[name].append(measure(servers[name], records, args.scale))
@@ -297,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             "## Serving: ours vs `mlflow models serve`",
             "",
             f"Measured {datetime.now(UTC):%Y-%m-%d} at commit `{git_commit(str(ROOT))[:12]}` on {machine()},",
-            f"Python {platform.python_version()}, {args.rounds} rounds alternating A, B, C (medians shown),",
+            f"Python {platform.python_version()}, {args.rounds} rounds alternating A to E (medians shown),",
             f"load average {load_before:.1f} before and {load_after:.1f} after. Reproduce:",
             "",
             "```bash",
@@ -307,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             "Load: closed loop (each connection sends its next request when the answer arrives), keep-alive,",
             "from one asyncio process on the same machine. A serves an MLflow-saved copy of the same fitted",
             "pipeline (`--env-manager local`, MLflow's defaults); B and C are gunicorn with this repository's",
-            "config (1 worker, 32 threads, one OpenMP thread) from the serving-only environment.",
+            "config (1 worker, 32 threads, one OpenMP thread) from the serving-only environment. D and E are",
+            "reference points with no model, measured at c=1 only: a fixed answer the size of a prediction's",
+            "from an asyncio server that reads only the framing (the load generator and the loopback alone),",
+            "and the same fixed answer from a WSGI app under gunicorn with this repository's config and worker.",
             "",
             "In-process floor (serving environment, one OpenMP thread, measured each round, median): one",
             "model call as the API makes it, through the fast path (mlops.fast_path):"

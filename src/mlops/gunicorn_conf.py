@@ -120,9 +120,12 @@ def when_ready(server) -> None:
     """Say where the API is and how to call it."""
     host, port = bind.rsplit(":", 1)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
-    app = server.app.wsgi()
-    example = json.dumps(app.extensions["mlops"].predictor.schema.example_record())
-    auth = ' -H "Authorization: Bearer $API_KEY"' if app.extensions["mlops"].settings.api_key else ""
+    state = getattr(server.app.wsgi(), "extensions", {}).get("mlops")
+    if state is None:  # another WSGI app under this config (a benchmark's, a test's)
+        server.log.info("serving on %s", url)
+        return
+    example = json.dumps(state.predictor.schema.example_record())
+    auth = ' -H "Authorization: Bearer $API_KEY"' if state.settings.api_key else ""
     server.log.info("serving on %s (docs: %s/docs); try:", url, url)
     server.log.info("curl -s -X POST %s/predict -H 'Content-Type: application/json'%s -d '%s'", url, auth, example)
 
