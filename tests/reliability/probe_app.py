@@ -9,7 +9,7 @@ LARGE = b"x" * (8 * 1024 * 1024)
 
 def app(environ, start_response):
     path, query = environ["PATH_INFO"], environ.get("QUERY_STRING", "")
-    if path == "/slow":
+    if path == "/slow" or query == "slow":
         time.sleep(0.05)
     body = {"/large": b"x" if query == "small" else LARGE, "/ready": b"ok"}.get(path, b"")
     where = "event loop" if threading.current_thread() is threading.main_thread() else "thread"

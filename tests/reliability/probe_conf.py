@@ -6,4 +6,3 @@ from mlops.gunicorn_conf import *  # noqa: F403 (every setting and hook of the r
 
 pythonpath = str(Path(__file__).parent)
 wsgi_app = "probe_app:app"
-

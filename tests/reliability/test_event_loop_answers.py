@@ -42,6 +42,17 @@ def test_a_slow_route_is_always_answered_by_a_thread(server):
         assert {answered_by(sock, "/slow") for _ in range(5)} == {"thread"}
 
 
+def test_a_quick_route_answered_slowly_once_goes_to_a_thread_next(server):
+    with connect(server) as sock:
+        for _ in range(TRIES):
+            if answered_by(sock, "/varies") == "event loop":
+                break
+        else:
+            pytest.fail(f"/varies was not answered in the event loop within {TRIES} requests")
+        assert answered_by(sock, "/varies?slow") == "event loop"  # still quick when it arrived: 50 ms this time
+        assert answered_by(sock, "/varies") == "thread"
+
+
 def test_a_client_that_does_not_read_its_large_answer_does_not_stall_the_others(server):
     """The answer is sent without blocking the loop: what the client does not take, a thread sends."""
     with socket.socket() as slow:
