@@ -57,7 +57,7 @@ def test_only_the_masters_workers_holding_the_listener_means_it_stops():
 
 
 @pytest.mark.parametrize(
-    ("request_bytes", "route"),
+    ("request_bytes", "path"),
     [
         (b"POST /predict HTTP/1.1\r\nHost: x\r\n\r\n{}", b"POST /predict"),
         (b"GET /predict?debug=1 HTTP/1.1\r\n\r\n", b"GET /predict"),  # the query is not part of it
@@ -65,5 +65,14 @@ def test_only_the_masters_workers_holding_the_listener_means_it_stops():
         (b"GET /\r\n\r\n", b"GET /"),  # no version: the whole target
     ],
 )
-def test_a_requests_route_is_its_method_and_path(request_bytes, route):
-    assert route_of(request_bytes) == route
+def test_a_route_is_the_requests_method_and_path(request_bytes, path):
+    assert route_of(request_bytes)[0] == path
+
+
+def post(body_bytes: int) -> bytes:
+    return b"POST /predict HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % body_bytes + b"x" * body_bytes
+
+
+def test_a_request_of_a_similar_size_is_the_same_route_and_a_far_larger_one_another():
+    assert route_of(post(300)) == route_of(post(320))
+    assert route_of(post(300_000)) != route_of(post(300))

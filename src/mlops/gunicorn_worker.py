@@ -10,10 +10,13 @@ its first byte is answered 408 and closed.
 
 A lone request (the only one complete in a pass over the events, with no thread busy) for a route
 this worker has seen answered within QUICK_SECONDS is answered in the event loop itself: the two
-hand-offs between threads cost about as much as a one-row prediction. Its response is sent
-without blocking; whatever the client does not take at once is sent by a thread, so a client that
-does not read never stalls the loop. Requests that come in together, and routes that are slow or
-not yet seen, go to threads, where the app can batch them and the loop keeps reading meanwhile.
+hand-offs between threads cost about as much as a one-row prediction. A route is a method, a path
+and the request's size to the power of two, so a 1,000-row batch is learned apart from a 1-row
+request. At most one request is answered so each pass (a client's next pipelined request goes to
+a thread), and its response is sent without blocking: whatever the client does not take at once
+is sent by a thread, so a client that does not read never stalls the loop. Requests that come in
+together, and routes that are slow or not yet seen, go to threads, where the app can batch them
+and the loop keeps reading meanwhile.
 
 Also:
 - errors gunicorn answers itself (a malformed request line, a URL or header section too large,
@@ -67,8 +70,8 @@ _SWEEP_SECONDS = 0.25
 # not on every event-loop pass: a syscall saved on every request.
 _HEARTBEAT_SECONDS = 1.0
 # A route answered within this long is answered in the event loop when its request comes alone: the
-# longest other clients then wait for the loop. At most MAX_QUICK_ROUTES are remembered, so a client
-# sending many paths cannot grow the set (past it, new routes go to threads, as before).
+# longest other clients then wait for the loop. At most MAX_QUICK_ROUTES are remembered: past it the
+# set starts again, so a client sending many paths can neither grow it nor fill it for good.
 QUICK_SECONDS = 0.01
 MAX_QUICK_ROUTES = 64
 
@@ -89,12 +92,13 @@ _BAD_REQUEST = (
 )
 
 
-def route_of(request: bytes) -> bytes:
-    """A request's method and path, without the query: what the worker learns the speed of."""
+def route_of(request: bytes) -> tuple[bytes, int]:
+    """What the worker learns the speed of: a request's method and path (without the query), and
+    its size to the power of two (a large batch to the same path is another route)."""
     line = request[: request.find(b"\r\n")]
     method, _, rest = line.partition(b" ")
     target = rest.rpartition(b" ")[0] or rest
-    return method + b" " + target.partition(b"?")[0]
+    return method + b" " + target.partition(b"?")[0], len(request).bit_length()
 
 
 def error_response(status: int, message: str, request_id: str | None = None) -> bytes:
@@ -218,6 +222,9 @@ class _NonBlockingWriter:
         self.sendall(data)
         return len(data)
 
+    def __getattr__(self, name):
+        return getattr(self.sock, name)  # the rest of the socket (environ["gunicorn.socket"]) as it is
+
 
 class _Connection:
     """One client connection: its socket, the bytes of its next request, and its deadline."""
@@ -255,7 +262,7 @@ class BufferingWorker(ThreadWorker):
         self.stopped_listening = False
         self.complete: list[_Connection] = []  # requests complete in this pass over the events
         self.in_threads = 0  # connections a thread is answering
-        self.quick_routes: set[bytes] = set()  # answered within QUICK_SECONDS when last seen
+        self.quick_routes: set[tuple[bytes, int]] = set()  # answered within QUICK_SECONDS when last seen
 
     def init_signals(self):
         """gunicorn's handlers, plus any stop signal sent before they were in place.
@@ -324,14 +331,14 @@ class BufferingWorker(ThreadWorker):
     def _answer_complete(self) -> None:
         """A lone request for a quick route in the event loop; the others (a burst the app may
         batch, a slow or new route) by threads."""
-        while self.complete:
-            alone = len(self.complete) == 1 and not self.in_threads
-            if alone and route_of(self.complete[0].request) in self.quick_routes:
-                self._answer_here(self.complete.pop())  # may complete a pipelined request: loop
-                continue
-            for conn in self.complete:
-                self._to_thread(conn, self._timed_handle, conn)
-            self.complete.clear()
+        alone = len(self.complete) == 1 and not self.in_threads
+        if alone and route_of(self.complete[0].request) in self.quick_routes:
+            # At most one per pass: a pipelined request it completes goes to a thread below, so
+            # one client's pipeline cannot keep the loop from the others.
+            self._answer_here(self.complete.pop())
+        for conn in self.complete:
+            self._to_thread(conn, self._timed_handle, conn)
+        self.complete.clear()
 
     def _timed_handle(self, conn: _Connection, out: _NonBlockingWriter | None = None) -> bool:
         """`handle`, learning whether the request's route is quick."""
@@ -342,7 +349,9 @@ class BufferingWorker(ThreadWorker):
         finally:
             if time.perf_counter() - started > QUICK_SECONDS:
                 self.quick_routes.discard(route)
-            elif len(self.quick_routes) < MAX_QUICK_ROUTES:
+            elif route not in self.quick_routes:
+                if len(self.quick_routes) >= MAX_QUICK_ROUTES:
+                    self.quick_routes.clear()
                 self.quick_routes.add(route)
 
     def _to_thread(self, conn: _Connection, work, *args) -> None:
@@ -354,11 +363,11 @@ class BufferingWorker(ThreadWorker):
         writer = _NonBlockingWriter(conn.sock)
         keepalive = self._timed_handle(conn, writer)
         if writer.pending:  # the client's receive window is full: a thread waits for it
-            self._to_thread(conn, self._send_rest, conn, bytes(writer.pending), keepalive)
+            self._to_thread(conn, self._send_rest, conn, writer.pending, keepalive)
             return
         self._after_answer(conn, keepalive)
 
-    def _send_rest(self, conn: _Connection, data: bytes, keepalive: bool) -> bool:
+    def _send_rest(self, conn: _Connection, data: bytearray, keepalive: bool) -> bool:
         """In a thread: the part of a response the client did not take at once (blocking, within the deadline)."""
         try:
             conn.sock.settimeout(self.request_timeout)

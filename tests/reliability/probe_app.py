@@ -9,6 +9,7 @@ LARGE = b"x" * (8 * 1024 * 1024)
 
 def app(environ, start_response):
     path, query = environ["PATH_INFO"], environ.get("QUERY_STRING", "")
+    environ["wsgi.input"].read()
     if path == "/slow" or query == "slow":
         time.sleep(0.05)
     body = {"/large": b"x" if query == "small" else LARGE, "/ready": b"ok"}.get(path, b"")

@@ -1,8 +1,11 @@
 """A lone request for a quick route is answered in the worker's event loop, never at others' expense."""
 
+import itertools
 import socket
 
 import pytest
+
+from mlops.gunicorn_worker import MAX_QUICK_ROUTES
 
 from raw_http import connect, read_reply
 from servers import gunicorn
@@ -44,13 +47,50 @@ def test_a_slow_route_is_always_answered_by_a_thread(server):
 
 def test_a_quick_route_answered_slowly_once_goes_to_a_thread_next(server):
     with connect(server) as sock:
-        for _ in range(TRIES):
-            if answered_by(sock, "/varies") == "event loop":
-                break
-        else:
-            pytest.fail(f"/varies was not answered in the event loop within {TRIES} requests")
+        learn(sock, "/varies")
         assert answered_by(sock, "/varies?slow") == "event loop"  # still quick when it arrived: 50 ms this time
         assert answered_by(sock, "/varies") == "thread"
+
+
+def learn(sock: socket.socket, path: str) -> None:
+    """Repeat a request until the worker answers it in the event loop."""
+    for _ in range(TRIES):
+        if answered_by(sock, path) == "event loop":
+            return
+    pytest.fail(f"{path} was not answered in the event loop within {TRIES} requests")
+
+
+def test_a_pipeline_gets_at_most_one_answer_from_the_loop_per_pass(server):
+    """Otherwise one client pipelining many requests would keep the loop from every other client."""
+    with connect(server) as sock:
+        learn(sock, "/piped")
+        sock.sendall(get("/piped") * 10)
+        answers = [read_reply(sock).headers["x-answered-by"] for _ in range(10)]
+    assert answers[0] == "event loop"
+    assert all(not (a == b == "event loop") for a, b in itertools.pairwise(answers)), answers
+
+
+def test_a_far_larger_request_to_a_quick_path_is_a_route_of_its_own(server):
+    """A 1,000-row batch to /predict is not answered in the loop because a 1-row one was quick."""
+
+    def post(size: int) -> str:
+        sock.sendall(b"POST /sized HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size)
+        return read_reply(sock).headers["x-answered-by"]
+
+    with connect(server) as sock:
+        for _ in range(TRIES):
+            if post(10) == "event loop":
+                break
+        else:
+            pytest.fail(f"/sized was not answered in the event loop within {TRIES} requests")
+        assert post(100_000) == "thread"
+
+
+def test_many_made_up_paths_do_not_keep_a_real_route_from_being_learned(server):
+    with connect(server) as sock:
+        for index in range(MAX_QUICK_ROUTES + 6):
+            answered_by(sock, f"/made-up/{index}")
+        learn(sock, "/after-the-made-up-ones")
 
 
 def test_a_client_that_does_not_read_its_large_answer_does_not_stall_the_others(server):
