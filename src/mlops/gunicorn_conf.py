@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from gunicorn import glogging
@@ -86,7 +85,7 @@ class JsonAccessLogger(glogging.Logger):
         status = str(resp.status).split(None, 1)
         line = {
             "event": "access",
-            "ts": time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            "ts": self.now().strip("[]"),  # gunicorn's own timestamp, as its `atoms` gives it
             "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"),
             "query": environ.get("QUERY_STRING"),

@@ -12,7 +12,7 @@ A lone request (the only one complete in a pass over the events, with no thread 
 this worker has seen answered within QUICK_SECONDS is answered in the event loop itself: the two
 hand-offs between threads cost about as much as a one-row prediction. A route is a method, a path
 and the request's size to the power of two, so a 1,000-row batch is learned apart from a 1-row
-request. At most one request is answered so each pass (a client's next pipelined request goes to
+request. At most one request is answered in the loop each pass (a client's next pipelined request goes to
 a thread), and its response is sent without blocking: whatever the client does not take at once
 is sent by a thread, so a client that does not read never stalls the loop. Requests that come in
 together, and routes that are slow or not yet seen, go to threads, where the app can batch them
@@ -236,7 +236,8 @@ class _Connection:
         self.deadline = 0.0
         self.started = False  # a byte of the current request has arrived
         self.continue_sent = False
-        self.request = b""  # the complete request a thread is answering
+        self.request = b""  # the complete request being answered
+        self.route: tuple[bytes, int] = (b"", 0)  # its route_of, worked out once
         self.close_after = False
         self.parser = None
         self.lingering = False
@@ -332,7 +333,7 @@ class BufferingWorker(ThreadWorker):
         """A lone request for a quick route in the event loop; the others (a burst the app may
         batch, a slow or new route) by threads."""
         alone = len(self.complete) == 1 and not self.in_threads
-        if alone and route_of(self.complete[0].request) in self.quick_routes:
+        if alone and self.complete[0].route in self.quick_routes:
             # At most one per pass: a pipelined request it completes goes to a thread below, so
             # one client's pipeline cannot keep the loop from the others.
             self._answer_here(self.complete.pop())
@@ -342,7 +343,7 @@ class BufferingWorker(ThreadWorker):
 
     def _timed_handle(self, conn: _Connection, out: _NonBlockingWriter | None = None) -> bool:
         """`handle`, learning whether the request's route is quick."""
-        route = route_of(conn.request)
+        route = conn.route
         started = time.perf_counter()
         try:
             return self.handle(conn, out)
@@ -476,6 +477,7 @@ class BufferingWorker(ThreadWorker):
     def _dispatch(self, conn: _Connection, verdict: Verdict) -> None:
         self._stop_waiting(conn)
         conn.request = bytes(conn.buffer[: verdict.length])
+        conn.route = route_of(conn.request)
         del conn.buffer[: verdict.length]
         self.buffered -= verdict.length
         conn.close_after = verdict.close_after
