@@ -1,18 +1,16 @@
 """The API under a real gunicorn on 127.0.0.1, with the production config."""
 
-import http.client
 import json
 import signal
-import socket
 import threading
 import time
-import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import expected_answer, records_of
+from raw_http import connect, post_json, read_reply
 from servers import gunicorn
 from test_predict import as_batch, assert_answers
 from test_telemetry import sample
@@ -54,23 +52,16 @@ def batch_totals(url: str) -> tuple[float, float]:
 def burst(url: str, records: list[dict]) -> list[dict]:
     """Each record on a connection of its own, opened first, then every request sent at once: a
     worker finds them complete together (sent one by one, a worker that keeps up answers each alone)."""
-    address = urllib.parse.urlsplit(url)
-    connections = [socket.create_connection((address.hostname, address.port), timeout=30) for _ in records]
+    connections = [connect(url, timeout=30) for _ in records]
     try:
         for connection, record in zip(connections, records, strict=True):
-            body = json.dumps(record).encode()
-            head = f"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            connection.sendall(head.encode() + body)
-        answers = []
-        for connection in connections:
-            response = http.client.HTTPResponse(connection)
-            response.begin()
-            assert response.status == 200
-            answers.append(json.loads(response.read()))
-        return answers
+            connection.sendall(post_json("/predict", json.dumps(record).encode()))
+        replies = [read_reply(connection) for connection in connections]
     finally:
         for connection in connections:
             connection.close()
+    assert [reply.status for reply in replies] == [200] * len(records)
+    return [reply.json() for reply in replies]
 
 
 def test_concurrent_requests_each_get_their_own_answer(two_workers, served):
