@@ -55,6 +55,12 @@ LABELS = {
 # config and worker with an app that answers at once (E). Measured at c=1 only.
 REFERENCES = ("D", "E")
 ONE_ROW_C1 = "1 row, c=1"
+MODEL_SERVERS = tuple(server for server in SERVERS if server not in REFERENCES)
+
+
+def scenarios_for(server: str) -> list[tuple[str, int, int, int]]:
+    """The scenarios a server is measured in: the reference points only at c=1."""
+    return [scenario for scenario in SCENARIOS if server not in REFERENCES or scenario[0] == ONE_ROW_C1]
 
 
 def build_serving_env() -> Path:
@@ -192,9 +198,7 @@ def make_servers(workdir: Path, serving_python: Path, mlflow_model: Path) -> dic
 def measure(server: Server, records: list[dict], scale: float) -> dict:
     result: dict = {"cold_start_s": server.start()}
     try:
-        for name, rows, concurrency, requests in SCENARIOS:
-            if server.name in REFERENCES and name != ONE_ROW_C1:
-                continue
+        for name, rows, concurrency, requests in scenarios_for(server.name):
             body = json.dumps(server.wrap(records[:rows])).encode()
             load: LoadResult = run_load(
                 "127.0.0.1",
@@ -220,21 +224,19 @@ def median_of(rounds: list[dict], key: str, field: str | None = None) -> float:
 def summarize(results: dict[str, list[dict]], floor: dict) -> tuple[list[str], list[tuple[str, float, str, bool]]]:
     lines = ["| server | scenario | req/s | p50 ms | p99 ms | errors |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for server in SERVERS:
-        for name, *_ in SCENARIOS:
-            if server in REFERENCES and name != ONE_ROW_C1:
-                continue
+        for name, *_ in scenarios_for(server):
             rps = median_of(results[server], name, "rps")
             p50 = median_of(results[server], name, "p50_ms")
             p99 = median_of(results[server], name, "p99_ms")
             errors = sum(r[name]["errors"] for r in results[server])
             lines.append(f"| {LABELS[server]} | {name} | {rps:,.1f} | {p50:,.1f} | {p99:,.1f} | {errors} |")
     lines += ["", "| server | cold start (s) | PSS after load (MB) |", "| --- | ---: | ---: |"]
-    for server in (s for s in SERVERS if s not in REFERENCES):
+    for server in MODEL_SERVERS:
         cold = median_of(results[server], "cold_start_s")
         pss = max(r["pss_mb"] for r in results[server])
         lines.append(f"| {LABELS[server]} | {cold:.2f} | {pss:,.0f} |")
 
-    rps = {s: median_of(results[s], "1 row, c=32", "rps") for s in SERVERS if s not in REFERENCES}
+    rps = {s: median_of(results[s], "1 row, c=32", "rps") for s in MODEL_SERVERS}
     c_p99 = median_of(results["C"], "1 row, c=32", "p99_ms")
     c_p50_one = median_of(results["C"], ONE_ROW_C1, "p50_ms")
     d_p50, e_p50 = (median_of(results[s], ONE_ROW_C1, "p50_ms") for s in REFERENCES)
