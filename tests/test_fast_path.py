@@ -270,6 +270,8 @@ def test_lockstep_trees_are_the_models_own_prediction_with_missing_values(kind):
     rows = features[: fast_path.LOCKSTEP_MAX_ROWS + 5]  # more than one slice
     assert np.isnan(rows).any()
     assert np.array_equal(trees.raw(rows), model._raw_predict(rows))
+    for row in rows:  # one row at a time takes its own path
+        assert np.array_equal(trees.raw(row[None, :]), model._raw_predict(row[None, :]))
     task = "regression" if kind == "regressor" else CLASSIFICATION
     expected = model.predict(rows) if kind == "regressor" else model.predict_proba(rows)
     parity = fast_path.compare(trees(rows), expected, task)

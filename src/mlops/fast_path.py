@@ -208,13 +208,16 @@ class LockstepTrees:
     tree level is a handful of numpy operations over every tree at once. The leaves are summed in
     the model's order (baseline, then tree 1, 2, ...) and the model's link turns the sum into its
     prediction or probabilities.
+
+    Node i is numbered 2i, so that 2i + (went left) indexes its child with no multiply, and a
+    missing value costs nothing per level: each row is scored as [x, x with NaN as -inf], and a
+    split that sends missing values left reads the second copy (-inf goes left, NaN goes right).
     """
 
-    children: np.ndarray  # node i's children at 2i (right) and 2i + 1 (left); a leaf's are itself
-    feature: np.ndarray
-    threshold: np.ndarray
-    missing_left: np.ndarray
-    value: np.ndarray
+    children: np.ndarray  # node 2i's children at 2i (right) and 2i + 1 (left); a leaf's are itself
+    feature: np.ndarray  # at 2i and 2i + 1: node i's column of [x, x with NaN as -inf]
+    threshold: np.ndarray  # at 2i and 2i + 1: node i's threshold
+    value: np.ndarray  # at i: node i's leaf value
     roots: np.ndarray  # the first node of each tree, shallowest tree first
     finished: np.ndarray  # finished[level]: how many trees (of the shallowest) are at a leaf by then
     model_order: np.ndarray  # the trees back in the model's order (iteration by iteration)
@@ -240,19 +243,20 @@ class LockstepTrees:
         shift = np.repeat(offsets, sizes)
         leaf = flat["is_leaf"].astype(bool)
         children = np.empty(2 * len(flat), dtype=np.intp)
-        children[0::2] = np.where(leaf, own, flat["right"].astype(np.intp) + shift)
-        children[1::2] = np.where(leaf, own, flat["left"].astype(np.intp) + shift)
+        children[0::2] = 2 * np.where(leaf, own, flat["right"].astype(np.intp) + shift)
+        children[1::2] = 2 * np.where(leaf, own, flat["left"].astype(np.intp) + shift)
+        column = np.where(leaf, 0, flat["feature_idx"]).astype(np.intp)
+        column += np.where(flat["missing_go_to_left"].astype(bool), model.n_features_in_, 0)
         per_iteration = model.n_trees_per_iteration_
         # Shallowest tree first: at each level only the trees not yet at a leaf, a suffix, are walked.
         depths = np.array([int(tree["depth"].max()) for tree in nodes])
         order = np.argsort(depths, kind="stable")
         return cls(
             children=children,
-            feature=np.where(leaf, 0, flat["feature_idx"]).astype(np.intp),
-            threshold=flat["num_threshold"].astype(float),
-            missing_left=flat["missing_go_to_left"].astype(bool),
+            feature=np.repeat(column, 2),
+            threshold=np.repeat(flat["num_threshold"].astype(float), 2),
             value=flat["value"].astype(float),
-            roots=offsets[order],
+            roots=2 * offsets[order],
             finished=np.searchsorted(depths[order], np.arange(int(depths.max())), side="right").astype(np.intp),
             model_order=np.argsort(order, kind="stable").astype(np.intp),
             baseline=np.asarray(model._baseline_prediction, dtype=float).reshape(1, 1, per_iteration),
@@ -261,22 +265,25 @@ class LockstepTrees:
 
     def raw(self, features: np.ndarray) -> np.ndarray:
         """The sum of the leaves (plus the baseline), shape (rows, trees per iteration)."""
-        features = np.ascontiguousarray(features, dtype=float)
+        features = np.asarray(features, dtype=float)
         rows, width = features.shape
-        values = features.ravel()
-        row_start = (np.arange(rows, dtype=np.intp) * width)[:, None]
-        missing = bool(np.isnan(values).any())
-        node = np.tile(self.roots, (rows, 1))
-        for start in self.finished.tolist():  # one pass per level; trees at a leaf drop out
-            walking = node[:, start:]
-            value = values[row_start + self.feature[walking]]
-            left = value <= self.threshold[walking]  # NaN compares False: it goes right unless...
-            if missing:  # ...the split sends missing values left
-                left |= np.isnan(value) & self.missing_left[walking]
-            node[:, start:] = self.children[2 * walking + left]
-        node = node[:, self.model_order]
+        # NaN <= t is False (right); -inf <= t is True (left): the second copy serves missing-left splits.
+        values = np.concatenate([features, np.where(np.isnan(features), -np.inf, features)], axis=1).ravel()
+        children, feature, threshold = self.children, self.feature, self.threshold
+        if rows == 1:  # the common request: one row, no row offsets
+            node = self.roots.copy()
+            for start in self.finished.tolist():  # one pass per level; trees at a leaf drop out
+                walking = node[start:]
+                node[start:] = children[walking + (values[feature[walking]] <= threshold[walking])]
+            node = node[None, :]
+        else:
+            row_start = (np.arange(rows, dtype=np.intp) * 2 * width)[:, None]
+            node = np.tile(self.roots, (rows, 1))
+            for start in self.finished.tolist():
+                walking = node[:, start:]
+                node[:, start:] = children[walking + (values[row_start + feature[walking]] <= threshold[walking])]
         per_iteration = self.baseline.shape[-1]
-        leaves = self.value[node].reshape(rows, -1, per_iteration)
+        leaves = self.value[node[:, self.model_order] >> 1].reshape(rows, -1, per_iteration)
         terms = np.concatenate([np.broadcast_to(self.baseline, (rows, 1, per_iteration)), leaves], axis=1)
         return np.cumsum(terms, axis=1)[:, -1, :]  # cumsum adds in order, as the model does
 
