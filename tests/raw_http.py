@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import socket
 import weakref
 from dataclasses import dataclass, field
@@ -89,14 +88,3 @@ def one_record(served, index: int = 0) -> dict:
     cfg, _, test_frame, _ = served
     index %= len(test_frame)
     return json.loads(test_frame[list(cfg.data.features)].iloc[index : index + 1].to_json(orient="records"))[0]
-
-
-def sample(text: str, name: str, **labels) -> float | None:
-    """The value of one Prometheus sample in an exposition (None when absent)."""
-    for line in text.splitlines():
-        if not line.startswith((name + "{", name + " ")):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line))
-        if all(found.get(key) == value for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None

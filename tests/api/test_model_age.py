@@ -5,6 +5,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus import sample
 
 from mlops.api import create_app
 from mlops.api.monitoring import model_age, trained_time
@@ -12,7 +13,6 @@ from mlops.config import ConfigError, parse_config
 
 from conftest import api_settings, params_in
 from servers import gunicorn
-from test_telemetry import sample
 
 
 def recorded_time(served) -> datetime:

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus import sample
 
 from mlops.api import create_app
 from mlops.api.drift_window import DriftWindow, window_file
@@ -17,7 +18,6 @@ from mlops.raw_data import load_raw
 
 from conftest import CLASSIFICATION_SCENARIOS, TASK_SCENARIOS, api_settings, expected_answer, pick_feature
 from test_predict import app_of, model_for
-from test_telemetry import sample
 
 
 def records(frame, cfg) -> list[dict]:

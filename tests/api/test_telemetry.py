@@ -1,6 +1,5 @@
-import re
-
 import pytest
+from prometheus import sample
 
 from mlops.api import create_app
 from mlops.api.telemetry import prediction_buckets
@@ -8,16 +7,6 @@ from mlops.config import REGRESSION
 
 from conftest import CLASSIFICATION_SCENARIOS, api_settings, expected_answer, records_of
 from test_predict import app_of, invalid_value, model_for
-
-
-def sample(text: str, name: str, **labels) -> float:
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_count_requests_and_model(client, served):

@@ -5,10 +5,11 @@ import random
 import string
 
 import pytest
+from prometheus import sample
 
 from mlops.gitops.probe import request
 
-from raw_http import exchange, one_record, post_json, sample
+from raw_http import exchange, one_record, post_json
 from servers import gunicorn
 
 pytestmark = pytest.mark.slow
