@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.gitops.probe import request, wait_for
+from mlops.port import free_port
 from mlops.provenance import git_commit
 
 from load import run_load
-from report import docker, free_port, machine, write_section
+from report import docker, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CPUS, MEMORY = "0.1", "512m"

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.gitops.probe import request, wait_for
+from mlops.port import free_port
 from mlops.provenance import git_commit
 
-from report import docker, free_port, machine, memory_mb, write_section
+from report import docker, machine, memory_mb, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICTIONS = 1000

@@ -28,21 +28,18 @@ from pathlib import Path
 
 from mlops.config import load_config
 from mlops.gitops.probe import request
+from mlops.port import free_port
 from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
-from report import free_port, machine, write_section
-from serving import Server
+from report import machine, write_section
+from serving import Server, our_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def start(workdir: Path, name: str, **env: str) -> Server:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "OMP_", "MONITORING_"))}
-    environment = {**base, "HOST": "127.0.0.1", "PORT": str(free_port()), "PARAMS_FILE": str(ROOT / "params.yaml")}
-    environment |= {"WEB_CONCURRENCY": "1", "PREDICTION_LOG_STDOUT": "0", **env}
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"]
-    server = Server(name, command, environment, "/ready", "/predict", None, workdir / f"{name}.log")
+    server = our_server(name, workdir, PREDICTION_LOG_STDOUT="0", **env)
     server.start()
     return server
 

@@ -29,11 +29,12 @@ import yaml
 from mlops.bundle import load_bundle
 from mlops.config import load_config
 from mlops.gitops.probe import wait_for
+from mlops.port import free_port
 from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
 from load import LoadResult, run_load
-from report import free_port, machine, memory_mb, process_tree, write_section
+from report import machine, memory_mb, process_tree, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING_ENV = ROOT / ".tools" / "serving-venv"
@@ -44,6 +45,8 @@ SCENARIOS = [  # name, rows per request, concurrency, measured requests
     ("100 rows, c=8", 100, 8, 100),
 ]
 SERVERS = ("A", "B", "C", "D", "E")
+# Settings of the shell that must not leak into a measured server (metrics dirs, thread counts).
+SERVER_SETTINGS = ("PROMETHEUS_", "OMP_", "MONITORING_")
 LABELS = {
     "A": "A: mlflow models serve",
     "B": "B: ours, batching off",
@@ -129,30 +132,33 @@ class Server:
                 self.process.wait()
 
 
+def our_server(name: str, workdir: Path, *args: str, python: Path | str = sys.executable, **env: str) -> Server:
+    """This repository's gunicorn config and worker on a free port, one worker, serving the API (or the
+    app in `args`) for params.yaml (or env's PARAMS_FILE); not started yet."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(SERVER_SETTINGS)}
+    environment = {**inherited, "HOST": "127.0.0.1", "PORT": str(free_port()), "WEB_CONCURRENCY": "1"}
+    environment |= {"PARAMS_FILE": str(ROOT / "params.yaml"), **env}
+    command = [str(python), "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf", *args]
+    return Server(name, command, environment, "/ready", "/predict", wrap_for_api, workdir / f"{name}.log")
+
+
+def wrap_for_api(rows: list[dict]) -> dict:
+    """The /predict body for `rows`: one record, or a batch."""
+    return rows[0] if len(rows) == 1 else {"records": rows}
+
+
 def make_servers(workdir: Path, serving_python: Path, mlflow_model: Path) -> dict[str, Server]:
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("PROMETHEUS_", "OMP_"))}
+    base = {key: value for key, value in os.environ.items() if not key.startswith(SERVER_SETTINGS)}
     batching_off = workdir / "params-batching-off.yaml"
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["serve"]["batching"]["enabled"] = False
     batching_off.write_text(yaml.safe_dump(params, sort_keys=False))
 
-    def ours(name: str, params_file: Path) -> Server:
-        port = str(free_port())
-        env = {**base, "HOST": "127.0.0.1", "PORT": port, "PARAMS_FILE": str(params_file), "WEB_CONCURRENCY": "1"}
-        command = [str(serving_python), "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf"]
-        return Server(
-            name,
-            command,
-            env,
-            "/ready",
-            "/predict",
-            lambda rows: rows[0] if len(rows) == 1 else {"records": rows},
-            workdir / f"{name}.log",
-        )
-
     fixed_port = free_port()
-    fixed_by_ours = ours("E", ROOT / "params.yaml")  # the config and worker, but not the API: the fixed answer
-    fixed_by_ours.command += ["--pythonpath", str(ROOT / "benchmarks"), "fixed_answer:app"]
+    # The config and worker, but not the API: the fixed answer.
+    fixed_by_ours = our_server(
+        "E", workdir, "--pythonpath", str(ROOT / "benchmarks"), "fixed_answer:app", python=serving_python
+    )
     port = str(free_port())
     mlflow_command = [
         sys.executable,
@@ -180,8 +186,8 @@ def make_servers(workdir: Path, serving_python: Path, mlflow_model: Path) -> dic
             lambda rows: {"dataframe_records": rows},
             workdir / "A.log",
         ),
-        "B": ours("B", batching_off),
-        "C": ours("C", ROOT / "params.yaml"),
+        "B": our_server("B", workdir, python=serving_python, PARAMS_FILE=str(batching_off)),
+        "C": our_server("C", workdir, python=serving_python),
         "D": Server(
             "D",
             [str(serving_python), str(ROOT / "benchmarks" / "fixed_answer.py"), str(fixed_port)],

@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -28,8 +27,8 @@ from mlops.prepare import read_frame
 from mlops.provenance import git_commit
 
 from load import build_request, run_load
-from report import free_port, machine, process_tree, write_section
-from serving import Server
+from report import machine, process_tree, write_section
+from serving import Server, our_server
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = {"gthread": "gthread", "ours": "mlops.gunicorn_worker.BufferingWorker"}
@@ -52,12 +51,7 @@ def cpu_seconds(root_pid: int) -> float:
 
 
 def start(worker: str, workdir: Path) -> Server:
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("PROMETHEUS_", "OMP_"))}
-    port = str(free_port())
-    env = {**base, "HOST": "127.0.0.1", "PORT": port, "PARAMS_FILE": str(ROOT / "params.yaml"), "WEB_CONCURRENCY": "1"}
-    env["PREDICTION_LOG_STDOUT"] = "0"
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:mlops.gunicorn_conf", "--worker-class", WORKERS[worker]]
-    server = Server(worker, command, env, "/ready", "/predict", None, workdir / f"{worker}.log")
+    server = our_server(worker, workdir, "--worker-class", WORKERS[worker], PREDICTION_LOG_STDOUT="0")
     server.start()
     return server
 

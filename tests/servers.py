@@ -14,12 +14,7 @@ from pathlib import Path
 
 from mlops.gitops.probe import wait_for
 from mlops.gunicorn_worker import refuse_new_connections
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from mlops.port import free_port
 
 
 def socket_filters_allowed() -> bool:

@@ -52,3 +52,9 @@ def test_make_run_on_a_busy_port_says_so_before_starting_anything(busy):
     assert f"port {busy} on 127.0.0.1 is already in use" in done.stderr
     assert "make serve PORT=" in done.stderr
     assert "gunicorn" not in done.stdout + done.stderr  # it never started
+
+
+def test_free_port_is_one_a_server_can_bind(busy):
+    found = port.free_port()
+    assert found != busy
+    assert port.port_is_free("127.0.0.1", found)

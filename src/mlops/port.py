@@ -30,6 +30,13 @@ def free_port_near(host: str, port: int, tries: int = 20) -> int | None:
     return next((candidate for candidate in range(port + 1, port + 1 + tries) if port_is_free(host, candidate)), None)
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the system has free now (for tests and benchmarks that start servers)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")

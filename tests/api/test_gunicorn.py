@@ -8,9 +8,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from prometheus import sample
 
 from conftest import expected_answer, records_of
+from metrics_text import sample
 from raw_http import connect, post_json, read_reply
 from servers import gunicorn
 from test_predict import as_batch, assert_answers

@@ -5,13 +5,13 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus import sample
 
 from mlops.api import create_app
 from mlops.api.monitoring import model_age, trained_time
 from mlops.config import ConfigError, parse_config
 
 from conftest import api_settings, params_in
+from metrics_text import sample
 from servers import gunicorn
 
 

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from prometheus import sample
 
 from mlops.api import create_app
 from mlops.api.drift_window import DriftWindow, window_file
@@ -17,6 +16,7 @@ from mlops.prepare import prepare
 from mlops.raw_data import load_raw
 
 from conftest import CLASSIFICATION_SCENARIOS, TASK_SCENARIOS, api_settings, expected_answer, pick_feature
+from metrics_text import sample
 from test_predict import app_of, model_for
 
 

@@ -1,11 +1,11 @@
 import pytest
-from prometheus import sample
 
 from mlops.api import create_app
 from mlops.api.telemetry import prediction_buckets
 from mlops.config import REGRESSION
 
 from conftest import CLASSIFICATION_SCENARIOS, api_settings, expected_answer, records_of
+from metrics_text import sample
 from test_predict import app_of, invalid_value, model_for
 
 

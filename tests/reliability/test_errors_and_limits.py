@@ -5,10 +5,10 @@ import random
 import string
 
 import pytest
-from prometheus import sample
 
 from mlops.gitops.probe import request
 
+from metrics_text import sample
 from raw_http import exchange, one_record, post_json
 from servers import gunicorn
 

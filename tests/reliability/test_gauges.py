@@ -7,10 +7,10 @@ import signal
 import sys
 
 import pytest
-from prometheus import sample
 
 from mlops.gitops.probe import request, wait_for
 
+from metrics_text import sample
 from raw_http import exchange, one_record, post_json
 from servers import gunicorn, wait_for_replacement, worker_of
 

@@ -8,11 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from prometheus import sample
 
 from mlops.gitops.probe import request
 
 from conftest import ROOT, subprocess_env
+from metrics_text import sample
 from raw_http import exchange, one_record, post_json
 from servers import gunicorn, run_gunicorn
 
