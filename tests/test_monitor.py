@@ -1,14 +1,17 @@
 """`make monitor`'s report directory and figures (tests/api/test_gunicorn_monitoring.py runs it on a service's log)."""
 
+import json
 import re
 import struct
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from mlops import monitor
+from mlops.api import create_app
 
-from conftest import SAMPLE, features_of, repo_config
+from conftest import SAMPLE, api_settings, features_of, records_of, repo_config
 
 
 @pytest.mark.parametrize(
@@ -91,3 +94,69 @@ def test_an_out_directory_with_other_files_is_left_alone(served, shifted_csv, tm
     assert monitor.main(args) == monitor.BAD_INPUT
     assert "will not replace it, it holds what this did not write (README.md)" in capsys.readouterr().err
     assert [path.name for path in out.iterdir()] == ["README.md"]
+
+
+@pytest.fixture
+def written_log(served, tmp_path) -> Path:
+    """A prediction log as the API writes it: one line per request for 20 test rows."""
+    log = tmp_path / "predictions.jsonl"
+    client = create_app(api_settings(served, prediction_log_file=log, prediction_log_stdout=False)).test_client()
+    for record in records_of(served, 20):
+        assert client.post("/predict", json=record).status_code == 200
+    return log
+
+
+def spoil(log: Path, line: int, change) -> None:
+    """Apply `change` to the event on `line` (1-based) of the log."""
+    lines = log.read_text().splitlines()
+    event = json.loads(lines[line - 1])
+    change(event)
+    lines[line - 1] = json.dumps(event)
+    log.write_text("\n".join(lines) + "\n")
+
+
+def first_feature(served):
+    return served[1].schema.features[0]
+
+
+# Each edit of line 7 of a log the API wrote, and what the one-line error must name.
+SPOILED = {
+    "inputs not an object": (lambda event, spec: event.update(inputs="oops"), '"inputs"'),
+    # Text for a number, or a text no category equals: what the API refuses.
+    "a value of the wrong kind": (lambda event, spec: event["inputs"].update({spec.name: "?" * 99}), "inputs.{name}"),
+    "a feature missing": (lambda event, spec: event["inputs"].pop(spec.name), "inputs.{name}"),
+    "a prediction that is not one": (lambda event, spec: event.update(prediction=[1, 2]), '"prediction"'),
+    "no prediction": (lambda event, spec: event.pop("prediction"), '"prediction"'),
+}
+
+
+@pytest.mark.parametrize("case", SPOILED)
+def test_a_spoiled_log_line_is_bad_input_named_by_line_and_field(served, written_log, tmp_path, capsys, case):
+    change, named = SPOILED[case]
+    spec = first_feature(served)
+    spoil(written_log, 7, lambda event: change(event, spec))
+    out = tmp_path / "report"
+    args = ["--params", str(served[3] / "params.yaml"), "--input", str(written_log), "--out", str(out)]
+    assert monitor.main(args) == monitor.BAD_INPUT
+    error = capsys.readouterr().err
+    assert f"{written_log}, line 7: " in error
+    assert named.format(name=spec.name) in error
+    assert "Traceback" not in error
+    assert not out.exists()  # no report from input that was refused
+
+
+def test_the_log_the_api_wrote_is_read_whole(served, written_log, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["--params", str(served[3] / "params.yaml"), "--input", str(written_log), "--out", str(out)]
+    assert monitor.main(args) in (monitor.NO_DRIFT, monitor.DRIFT)
+    assert "20 rows" in (out / "drift.md").read_text()
+
+
+def test_an_out_path_that_is_a_file_is_bad_input(served, shifted_csv, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = ["--params", str(served[3] / "params.yaml"), "--input", str(shifted_csv[1]), "--out", str(blocker / "r")]
+    assert monitor.main(args) == monitor.BAD_INPUT
+    error = capsys.readouterr().err
+    assert f"--out {blocker / 'r'}: cannot write the report there" in error
+    assert blocker.read_text() == ""

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlops import artifacts, model_output
-from mlops.api.prediction_log import read_predictions
+from mlops.api.prediction_log import prediction_lines
 from mlops.bundle import BundleError, load_bundle
 from mlops.config import DEFAULT_PARAMS, ConfigError, load_config
 from mlops.drift import PREDICTION, assess, categorical_shares, label_strings, numeric_shares
@@ -49,22 +49,59 @@ def load_input(path: Path, config, bundle, model_version: str | None = None) -> 
         features = frame[list(config.data.features)]
         return features, _as_profiled(model_output.predict(bundle.pipeline, features, bundle.task).values, bundle)
     try:
-        events = read_predictions(path)
+        lines = prediction_lines(path)
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text prediction log (JSON lines) or a .csv") from None
-    if not events:
+    if not lines:
         raise InputError(f'{path}: no prediction lines (JSON objects with "event": "prediction") found')
     if model_version is not None:
-        found = collections.Counter(str(event.get("model_version")) for event in events)
-        events = [event for event in events if event.get("model_version") == model_version]
-        if not events:
+        found = collections.Counter(str(event.get("model_version")) for _, event in lines)
+        lines = [(number, event) for number, event in lines if event.get("model_version") == model_version]
+        if not lines:
             versions = ", ".join(f"{version} ({count:,} lines)" for version, count in found.most_common())
             raise InputError(
                 f"{path}: no prediction lines of model {model_version}; the log has {versions}. "
                 "Pass --model-version <version> or --model-version all"
             )
-    frame = bundle.schema.to_frame([event.get("inputs") or {} for event in events])
-    return frame, _as_profiled([event.get("prediction") for event in events], bundle)
+    records = _checked_inputs(path, lines, bundle)
+    return bundle.schema.to_frame(records), _as_profiled(_checked_predictions(path, lines, bundle), bundle)
+
+
+def _checked_inputs(path: Path, lines: list[tuple[int, dict]], bundle) -> list[dict]:
+    """Each line's inputs, validated as the API validates a request (a log is a file anyone can edit).
+    Keys the model does not know are dropped: an older model's log may hold other features."""
+    names = set(bundle.schema.names)
+    inputs = [event.get("inputs") for _, event in lines]
+    for (number, _), record in zip(lines, inputs, strict=True):
+        if not isinstance(record, dict):
+            raise InputError(f'{path}, line {number}: "inputs" must be an object of feature values, got {record!r:.60}')
+    records = [{key: value for key, value in record.items() if key in names} for record in inputs]
+    valid, errors = bundle.schema.validate_records(records, max_errors=1)
+    if errors:
+        first = errors[0]
+        line = lines[first.record][0] if first.record is not None else "?"
+        others = f" ({errors.total - 1} more problem(s) in the file)" if errors.total > 1 else ""
+        raise InputError(f"{path}, line {line}: inputs.{first.field}: {first.message}{others}")
+    return valid
+
+
+def _checked_predictions(path: Path, lines: list[tuple[int, dict]], bundle) -> list:
+    """Each line's prediction: a finite number (regression) or one of the model's classes."""
+    classes = None if bundle.classes is None else {str(label) for label in bundle.classes}
+    predictions = []
+    for number, event in lines:
+        value = event.get("prediction")
+        if classes is None:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            expected = "a finite number"
+        else:
+            ok = isinstance(value, str | int) and not isinstance(value, bool) and str(value) in classes
+            listed = sorted(classes)
+            expected = f"one of the model's classes ({', '.join(listed[:10])}{', ...' if len(listed) > 10 else ''})"
+        if not ok:
+            raise InputError(f'{path}, line {number}: "prediction" must be {expected}, got {value!r:.60}')
+        predictions.append(value)
+    return predictions
 
 
 def _as_profiled(predictions, bundle) -> np.ndarray:
@@ -187,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, BundleError, DataValidationError, InputError) as error:
         print(f"[monitor] error: {error}", file=sys.stderr)
         return BAD_INPUT
+    except OSError as error:  # e.g. the input is not readable
+        print(f"[monitor] error: {error.filename or args.input}: {error.strerror or error}", file=sys.stderr)
+        return BAD_INPUT
     report = assess(reference, features, predictions, config.monitor)
     try:
         # A fresh directory that replaces the last report whole: no figure of an earlier run stays behind.
@@ -200,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             artifacts.write_text(scratch / "drift.md", render(report, args.input, figures))
     except artifacts.NotOursError as error:
         print(f"[monitor] error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    except OSError as error:  # --out is a file, or under one, or not writable
+        reason = error.strerror or str(error)
+        print(f"[monitor] error: --out {args.out}: cannot write the report there ({reason})", file=sys.stderr)
         return BAD_INPUT
     print(f"[monitor] {report['verdict']}: {report['rows']:,} rows; report in {args.out / 'drift.md'}", file=sys.stderr)
     if report.get("drifted"):

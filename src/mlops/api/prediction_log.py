@@ -145,14 +145,19 @@ class PredictionLog:
 
 
 def read_predictions(path: Path) -> list[dict]:
-    """The prediction events of a log that may also hold other lines (access log, errors).
+    """The prediction events of a log that may also hold other lines (access log, errors)."""
+    return [event for _, event in prediction_lines(path)]
+
+
+def prediction_lines(path: Path) -> list[tuple[int, dict]]:
+    """(line number, event) of each prediction event in a log that may also hold other lines.
 
     A line may carry a prefix before its JSON object (a timestamp or source that a log
     platform's export adds): the object is read from the line's first `{`.
     """
     events = []
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             start = line.find("{")
             if start < 0:
                 continue
@@ -161,5 +166,5 @@ def read_predictions(path: Path) -> list[dict]:
             except ValueError:
                 continue
             if isinstance(event, dict) and event.get("event") == EVENT:
-                events.append(event)
+                events.append((number, event))
     return events
