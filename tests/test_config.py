@@ -1,4 +1,5 @@
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def _broken(tmp_path: Path, change) -> dict:
     params = params_in(tmp_path)
     change(params)
     return params
+
+
+def _same_file(path: str) -> str:
+    """`path` spelled another way (dir/./name)."""
+    return os.path.join(os.path.dirname(path), ".", os.path.basename(path))
 
 
 def _column(params: dict, name: str, **spec) -> None:
@@ -81,6 +87,14 @@ def _column(params: dict, name: str, **spec) -> None:
             rf"gate.metric '{OTHER_TASK_METRIC}' is not a {CFG.data.task} metric",
         ),
         (lambda p: p["gate"].pop("metric"), r"gate.metric: Field required"),
+        (lambda p: p["split"].update(seed=-1), r"split.seed: Input should be greater than or equal to 0"),
+        (lambda p: p.setdefault("evaluate", {}).update(seed=2**32), r"evaluate.seed: Input should be less than"),
+        (lambda p: p.setdefault("monitor", {}).update(seed=-5), r"monitor.seed: Input should be greater than"),
+        (lambda p: p["paths"].update(test=p["paths"]["train"]), r"paths.test and paths.train are both .*: each needs"),
+        (
+            lambda p: p["paths"].update(metrics=_same_file(p["paths"]["model"])),
+            r"paths.metrics and paths.model are both",
+        ),
     ],
 )
 def test_invalid_params_name_the_key(tmp_path, change, expected):

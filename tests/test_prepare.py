@@ -184,3 +184,51 @@ def test_main_fails_on_bad_data_and_writes_nothing(workdir, capsys):
 def test_read_frame_names_the_missing_stage(config):
     with pytest.raises(prepare.cli.StageError, match="run the prepare stage first"):
         prepare.read_frame(config.paths.train, config.data)
+
+
+def test_main_refuses_a_feature_empty_in_every_row(workdir, config, capsys):
+    feature = features_of(config)[0]
+    emptied = load_raw(SAMPLE, config.data).assign(**{feature: np.nan})
+    err = prepare_fails_on(workdir, capsys, "empty.csv", lambda path: emptied.to_csv(path, index=False))
+    assert f"column(s) '{feature}': empty in every row" in err
+
+
+def test_a_split_that_leaves_no_training_row_names_test_size(raw, tmp_path):
+    params = params_in(tmp_path)
+    params["split"].update(stratify="none", test_size=1 - 1 / (10 * len(raw)))
+    config = parse_config(params)
+    with pytest.raises(DataValidationError, match=r"cannot split .* rows with split.test_size 0.99"):
+        prepare.split(raw, config.split, config.stratify)
+
+
+def spoil_first_numeric(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return frame.astype({column: object}).assign(**{column: "abc"})
+
+
+# How a prepared split can be spoiled on disk, and what the error says about it.
+SPOILED_SPLITS = {
+    "empty file": (lambda path, frame, column: path.write_text(""), "cannot read it as a CSV"),
+    "header only": (lambda path, frame, column: frame.head(0).to_csv(path, index=False), "no rows"),
+    "text in a numeric column": (
+        lambda path, frame, column: spoil_first_numeric(frame, column).to_csv(path, index=False),
+        "expected numbers, found 'abc'",
+    ),
+    "a column removed": (
+        lambda path, frame, column: frame.drop(columns=[column]).to_csv(path, index=False),
+        "missing required column(s)",
+    ),
+    "binary": (lambda path, frame, column: path.write_bytes(bytes(range(256)) * 4), "is not what the prepare stage"),
+}
+
+
+@pytest.mark.parametrize("case", SPOILED_SPLITS)
+def test_read_frame_names_a_spoiled_split_and_the_fix(params_file, workdir, case):
+    assert prepare.main(["--params", str(params_file)]) == 0
+    config = parse_config(params_in(workdir))
+    spoil, expected = SPOILED_SPLITS[case]
+    frame = pd.read_csv(config.paths.train)
+    spoil(config.paths.train, frame, NUMERIC)
+    with pytest.raises(prepare.cli.StageError, match="dvc repro --force prepare") as caught:
+        prepare.read_frame(config.paths.train, config.data)
+    assert str(caught.value).startswith(f"{config.paths.train}: ")
+    assert expected in str(caught.value)

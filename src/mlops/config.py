@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +20,10 @@ class ConfigError(ValueError):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# numpy's and scikit-learn's seeds: 0 to 2**32 - 1.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 
 
 class PathsConfig(_Frozen):
@@ -50,6 +55,16 @@ class PathsConfig(_Frozen):
             path = getattr(self, name)
             if raw_dir in path.parents or path == raw_dir:
                 raise ValueError(f"paths.{name}: {path} is inside {raw_dir}/, which holds immutable raw data")
+        return self
+
+    @model_validator(mode="after")
+    def _one_path_per_file(self) -> PathsConfig:
+        owner: dict[str, str] = {}
+        for name in PathsConfig.model_fields:
+            path = os.path.normpath(getattr(self, name))
+            if path in owner:
+                raise ValueError(f"paths.{name} and paths.{owner[path]} are both {path}: each needs a path of its own")
+            owner[path] = name
         return self
 
 
@@ -115,7 +130,7 @@ class SplitConfig(_Frozen):
     (`stratify: none` for a plain random split)."""
 
     test_size: float = Field(gt=0, lt=1)
-    seed: int
+    seed: Seed
     stratify: StratifyConfig | Literal["none"] | None = None
 
 
@@ -140,7 +155,7 @@ class ModelConfig(_Frozen):
 class EvaluateConfig(_Frozen):
     permutation_repeats: int = Field(ge=1)
     plot_points: int = Field(ge=10)
-    seed: int = 0
+    seed: Seed = 0
     # Columns whose slices of the test split get metrics of their own (mlops.slices). Unset: every
     # categorical feature and the target. A numeric column is cut into `slice_bins` quantile bins.
     slices: list[str] | None = None
@@ -152,7 +167,7 @@ class BootstrapConfig(_Frozen):
 
     resamples: int = Field(default=1000, ge=100, le=100_000)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class GateConfig(_Frozen):
@@ -192,7 +207,7 @@ class MonitorConfig(_Frozen):
     ks_alpha: float = Field(gt=0, lt=1)
     window_size: int = Field(ge=10)
     min_window: int = Field(ge=10)
-    seed: int = 0
+    seed: Seed = 0
     report_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     max_model_age_days: float | None = Field(default=None, gt=0)  # the drift check flags an older model
 

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mlops import artifacts, cli
 from mlops.config import Config, DataConfig, SplitConfig, StratifyConfig, load_config
-from mlops.raw_data import DataValidationError, coerce, load_raw
+from mlops.raw_data import DataValidationError, check_frame, coerce, load_raw
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,12 @@ def split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded train/test split, stratified on `stratify` when given."""
     if stratify is None:
-        train, test = train_test_split(frame, test_size=config.test_size, random_state=config.seed)
+        try:
+            train, test = train_test_split(frame, test_size=config.test_size, random_state=config.seed)
+        except ValueError as error:  # e.g. a test_size that leaves no training row: sklearn's words
+            raise DataValidationError(
+                f"cannot split {len(frame):,} rows with split.test_size {config.test_size:g}: {error}"
+            ) from None
         return train.sort_index(), test.sort_index()
     strata = strata_of(frame, stratify)
     if (strata.value_counts() < MIN_STRATUM_ROWS).any():
@@ -95,8 +100,19 @@ def check_classes(train: pd.DataFrame, test: pd.DataFrame, data: DataConfig) -> 
         )
 
 
+def check_features_have_values(raw: pd.DataFrame, data: DataConfig) -> None:
+    """A feature with no value in any row gives the model nothing to learn (and imputation nothing to fill)."""
+    empty = [name for name in data.features if raw[name].isna().all()]
+    if empty:
+        raise DataValidationError(
+            f"column(s) {', '.join(map(repr, empty))}: empty in every row; the model cannot learn from a feature "
+            "with no values. Fill it, or remove it from data.columns in params.yaml"
+        )
+
+
 def prepare(raw: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The whole stage without I/O: validated raw frame in, train and test frames out."""
+    check_features_have_values(raw, config.data)
     train, test = split(raw, config.split, config.stratify)
     if config.data.is_classification:
         check_classes(train, test, config.data)
@@ -112,7 +128,14 @@ def read_frame(path: Path, data: DataConfig) -> pd.DataFrame:
     """Read a prepared split with the dtypes the schema declares (text stays text: 'NA' is a label)."""
     if not Path(path).exists():
         raise cli.StageError(f"{path}: not found; run the prepare stage first (dvc repro)")
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    rerun = "it is not what the prepare stage writes; run it again (dvc repro --force prepare)"
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError) as error:  # empty, binary, or not a CSV
+        raise cli.StageError(f"{path}: cannot read it as a CSV ({error}); {rerun}") from None
+    problems = check_frame(frame, data)
+    if problems or frame.empty:
+        raise cli.StageError(f"{path}: {'; '.join(problems) or 'no rows'}; {rerun}")
     return coerce(frame, data)
 
 
