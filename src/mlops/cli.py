@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from mlops.artifacts import NotOursError
 from mlops.config import DEFAULT_PARAMS, ConfigError
 from mlops.raw_data import DataValidationError
 
@@ -16,7 +17,7 @@ class StageError(RuntimeError):
     """An expected failure with a message for the user (missing input, unreachable server...)."""
 
 
-EXPECTED_ERRORS = (ConfigError, DataValidationError, StageError)
+EXPECTED_ERRORS = (ConfigError, DataValidationError, StageError, NotOursError)
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import pytest
 
 from mlops.metrics import METRICS, shown
 
-from conftest import repo_config
+from conftest import ROOT, repo_config
 from e2e import copy_repository, git, report_in_process, run, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
@@ -219,7 +219,7 @@ def test_a_base_that_cannot_reproduce_still_sets_the_gate(branches, tmp_path, mo
     set_params(repo, lambda p: p["gate"].update(threshold=123.0))
     git(repo, "commit", "-qam", "a base whose pipeline fails")
     git(repo, "checkout", "-q", "pr")
-    base = reproduce_base(repo, "broken-base", tmp_path)
+    base = reproduce_base(repo, "broken-base")
     assert "failed on `broken-base`" in base.note
     assert base.params["gate"]["threshold"] == 123.0
 
@@ -250,3 +250,35 @@ def test_a_pr_that_changes_the_target_is_judged_by_its_own_gate():
     assert "changes data.target from 'price' to 'a<b|c': its own gate applies" in verdict.note
     pr.params["data"]["target"] = "price"  # the same problem: the base's gate, and its relative rule
     assert quality_gate(base, pr).source == "main"
+
+
+def test_an_out_directory_with_other_files_is_left_alone(tmp_path, monkeypatch, capsys):
+    from mlops.gitops import report
+
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "family-photo.png").write_bytes(b"\x89PNG not a report figure")
+    (out / "notes.md").write_text("mine")
+    monkeypatch.chdir(tmp_path)  # no git repo here: the report must stop before it needs one
+    code = report.main(["--params", str(ROOT / "params.yaml"), "--out", "docs"])
+    assert code == 1
+    assert "will not replace it, it holds what this did not write (notes.md)" in capsys.readouterr().err
+    assert sorted(path.name for path in out.iterdir()) == ["family-photo.png", "notes.md"]
+
+
+def test_a_params_file_that_does_not_validate_is_one_line_and_the_last_report_stays(tmp_path, monkeypatch, capsys):
+    from mlops.gitops import report
+
+    out = tmp_path / "ci-report"
+    out.mkdir()
+    (out / "report.md").write_text("the last report")
+    (out / "pr-residuals.png").write_bytes(b"\x89PNG the last figure")
+    broken = tmp_path / "params.yaml"
+    broken.write_text("split: [unclosed\n")
+    monkeypatch.chdir(tmp_path)
+    assert report.main(["--params", str(broken), "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert f"[report] error: {broken}" in error
+    assert "Traceback" not in error
+    assert (out / "report.md").read_text() == "the last report"
+    assert (out / "pr-residuals.png").exists()

@@ -30,12 +30,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mlops import cli
+from mlops import artifacts, cli
 from mlops.artifacts import sha256_file
 from mlops.baselines import DESCRIPTIONS, LINEAR, TRIVIAL
 from mlops.bootstrap import BETTER, NOISE, WORSE, Change
 from mlops.bundle import read_run_record
-from mlops.config import DEFAULT_PARAMS, BootstrapConfig, GateConfig
+from mlops.config import DEFAULT_PARAMS, BootstrapConfig, GateConfig, load_config
 from mlops.gitops import report_figures
 from mlops.gitops.comparison import Comparison, Side, compare
 from mlops.metrics import METRICS, is_finite_number, shown
@@ -112,9 +112,9 @@ def committed_params(root: Path, commit: str) -> dict:
     return params if isinstance(params, dict) else {}
 
 
-def collect(root: Path, label: str, commit: str) -> Results:
+def collect(root: Path, label: str, commit: str, params_file: Path = DEFAULT_PARAMS) -> Results:
     """Read a working tree's params and pipeline outputs (after `dvc repro`)."""
-    params = yaml.safe_load((root / DEFAULT_PARAMS).read_text(encoding="utf-8")) or {}
+    params = yaml.safe_load((root / params_file).read_text(encoding="utf-8")) or {}
     paths = {key: root / value for key, value in (params.get("paths") or {}).items()}
     results = Results(label=label, commit=commit, params=params)
     document = _read_json(paths["metrics"]) if "metrics" in paths else None
@@ -142,7 +142,7 @@ def collect(root: Path, label: str, commit: str) -> Results:
     return results
 
 
-def reproduce_base(root: Path, ref: str, out: Path) -> Results:
+def reproduce_base(root: Path, ref: str) -> Results:
     """Check out `ref` in a temporary worktree, reproduce its pipeline, collect its results."""
     try:
         commit = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
@@ -580,31 +580,37 @@ def for_job_summary(report: str) -> str:
     return re.sub(r"!\[([^\]]*)\]\([^)\s]+\.png\)", r"\1 (figure: PR comment, `pr-report` artifact)", report)
 
 
-def build_report(root: Path, base_ref: str, out: Path) -> Gate:
-    """Write out/report.md (and the figures it shows) and out/gate.json; return the verdict."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):  # figures of an earlier run must not linger
-        old.unlink()
-    # In CI the checkout is detached; GitHub names the PR's branch in GITHUB_HEAD_REF.
-    label = os.environ.get("GITHUB_HEAD_REF") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
-    current = collect(root, label, _git(root, "rev-parse", "HEAD"))
-    base = reproduce_base(root, base_ref, out)
-    started = time.perf_counter()
-    comparison = compare_sides(base, current)
-    compared = time.perf_counter()
-    gate = quality_gate(base, current, comparison)
-    figures = draw_figures(base, current, out)
-    log.info(
-        "compared in %.1f s (%s), figures in %.1f s",
-        compared - started,
-        "paired bootstrap" if comparison.paired else f"unpaired: {comparison.why_unpaired}",
-        time.perf_counter() - compared,
-    )
-    text = render(base, current, gate, out, comparison, figures)
-    (out / "report.md").write_text(text, encoding="utf-8")
-    (out / "summary.md").write_text(for_job_summary(text), encoding="utf-8")
-    verdict = {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks}
-    (out / "gate.json").write_text(json.dumps(verdict, indent=2, ensure_ascii=False) + "\n")
+# What a report directory holds (CI adds pr-number): --out may replace only such a directory.
+REPORT_FILES = ("report.md", "summary.md", "gate.json", "*.png", "pr-number")
+
+
+def build_report(root: Path, base_ref: str, out: Path, params_file: Path = DEFAULT_PARAMS) -> Gate:
+    """Write out/report.md (and the figures it shows) and out/gate.json; return the verdict.
+
+    `out` is replaced whole when the report is complete: no figure or verdict of an earlier run
+    survives, and a failed run leaves the last report as it was.
+    """
+    with artifacts.atomic_dir(out, ours=REPORT_FILES) as scratch:
+        # In CI the checkout is detached; GitHub names the PR's branch in GITHUB_HEAD_REF.
+        label = os.environ.get("GITHUB_HEAD_REF") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        current = collect(root, label, _git(root, "rev-parse", "HEAD"), params_file)
+        base = reproduce_base(root, base_ref)
+        started = time.perf_counter()
+        comparison = compare_sides(base, current)
+        compared = time.perf_counter()
+        gate = quality_gate(base, current, comparison)
+        figures = draw_figures(base, current, scratch)
+        log.info(
+            "compared in %.1f s (%s), figures in %.1f s",
+            compared - started,
+            "paired bootstrap" if comparison.paired else f"unpaired: {comparison.why_unpaired}",
+            time.perf_counter() - compared,
+        )
+        text = render(base, current, gate, scratch, comparison, figures)
+        (scratch / "report.md").write_text(text, encoding="utf-8")
+        (scratch / "summary.md").write_text(for_job_summary(text), encoding="utf-8")
+        verdict = {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks}
+        (scratch / "gate.json").write_text(json.dumps(verdict, indent=2, ensure_ascii=False) + "\n")
     return gate
 
 
@@ -616,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict: list[Gate] = []
 
     def work() -> None:
-        gate = build_report(Path.cwd(), args.base, args.out)
+        load_config(args.params)  # a params file that does not validate is named in one line, not a traceback
+        gate = build_report(Path.cwd(), args.base, args.out, args.params)
         verdict.append(gate)
         log.info("wrote %s: gate %s", args.out / "report.md", "passed" if gate.passed else "FAILED")
         for reason in gate.reasons:
