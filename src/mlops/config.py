@@ -58,9 +58,13 @@ class PathsConfig(_Frozen):
         return self
 
     @model_validator(mode="after")
-    def _one_path_per_file(self) -> PathsConfig:
-        owner: dict[str, str] = {}
+    def _one_path_per_output(self) -> PathsConfig:
+        # The inputs (raw, sample) may be one file; what the pipeline writes may not overwrite either,
+        # nor another output (paths.train == paths.test would train on the test rows).
+        owner = {os.path.normpath(self.raw): "raw", os.path.normpath(self.sample): "sample"}
         for name in PathsConfig.model_fields:
+            if name in ("raw", "sample"):
+                continue
             path = os.path.normpath(getattr(self, name))
             if path in owner:
                 raise ValueError(f"paths.{name} and paths.{owner[path]} are both {path}: each needs a path of its own")
