@@ -320,13 +320,19 @@ def client(app):
     return app.test_client()
 
 
-def records_of(served, n: int, start: int = 0) -> list[dict]:
-    """`n` test rows of a served model as API records (JSON-ready, missing values as null)."""
+def servable_records(served, frame) -> list[dict]:
+    """`frame`'s rows as API records (JSON-ready, missing values as null), less those the served model's
+    API refuses: a fork's test split can hold a category its training split never had."""
     import json
 
-    cfg, _, test_frame, _ = served
-    rows = test_frame[list(cfg.data.features)].iloc[start : start + n]
-    return json.loads(rows.to_json(orient="records"))
+    cfg, result = served[0], served[1]
+    rows = json.loads(frame[list(cfg.data.features)].to_json(orient="records"))
+    return [row for row in rows if not result.schema.validate_records([row])[1]]
+
+
+def records_of(served, n: int, start: int = 0) -> list[dict]:
+    """`n` test rows of a served model as API records (rows the API refuses left out)."""
+    return servable_records(served, served[2])[start : start + n]
 
 
 def expected_answer(served, records: list[dict]):

@@ -54,7 +54,7 @@ def service(served_full):
 def drifting(served_full) -> tuple[str, list[dict]]:
     """A feature and 600 records that drift on it (on a categorical feature when the model has one)."""
     name, rows = drifting_slice(served_full, "categorical" if served_full[1].schema.categorical else "numeric")
-    return name, repeated(records(rows, served_full[0]), 600)
+    return name, repeated(records(rows, served_full), 600)
 
 
 def test_the_verdict_covers_every_worker(service, drifting):

@@ -4,6 +4,7 @@ training data, or a slice of it that drifts on one feature or on the predictions
 
 import json
 import os
+import random
 
 import numpy as np
 import pandas as pd
@@ -15,13 +16,20 @@ from mlops.config import REGRESSION
 from mlops.prepare import prepare
 from mlops.raw_data import load_raw
 
-from conftest import CLASSIFICATION_SCENARIOS, TASK_SCENARIOS, api_settings, expected_answer, pick_feature
+from conftest import (
+    CLASSIFICATION_SCENARIOS,
+    TASK_SCENARIOS,
+    api_settings,
+    expected_answer,
+    pick_feature,
+    servable_records,
+)
 from metrics_text import sample
 from test_predict import app_of, model_for
 
 
-def records(frame, cfg) -> list[dict]:
-    return json.loads(frame[list(cfg.data.features)].to_json(orient="records"))
+def records(frame, served) -> list[dict]:
+    return servable_records(served, frame)
 
 
 _splits: dict = {}
@@ -38,11 +46,11 @@ def split_of(served) -> tuple[pd.DataFrame, pd.DataFrame]:
 def like_training(served, rows: int) -> list[dict]:
     """At least `rows` records distributed as the training data: a seeded sample of the held-out rows
     when there are that many, else whole copies of the training rows (each row's share as in training)."""
-    cfg, _, test, _ = served
-    if len(test) >= rows:
-        return records(test.sample(rows, random_state=3), cfg)
-    train, _ = split_of(served)
-    return records(train, cfg) * -(-rows // len(train))
+    held_out = records(served[2], served)
+    if len(held_out) >= rows:
+        return random.Random(3).sample(held_out, rows)
+    train = records(split_of(served)[0], served)
+    return train * -(-rows // len(train))
 
 
 def repeated(rows: list[dict], count: int) -> list[dict]:
@@ -66,7 +74,7 @@ def unusual_predictions(served) -> list[dict]:
     """Records whose predictions are unlike training's: the top fifth of predicted values (regression),
     or those predicted as the rarest label (classification)."""
     cfg = served[0]
-    rows = records(pd.concat(split_of(served)), cfg)
+    rows = records(pd.concat(split_of(served)), served)
     predicted = pd.Series(expected_answer(served, rows).values)
     if cfg.data.task == REGRESSION:
         chosen = predicted >= predicted.quantile(0.8)
@@ -107,7 +115,7 @@ def test_traffic_like_training_is_ok(client_full, served_full):
 @pytest.mark.parametrize("kind", ["numeric", "categorical"])
 def test_a_drifting_feature_is_flagged_and_exported_to_prometheus(client_full, served_full, kind):
     name, rows = drifting_slice(served_full, kind)
-    post_all(client_full, repeated(records(rows, served_full[0]), 600))
+    post_all(client_full, repeated(records(rows, served_full), 600))
     report = client_full.get("/monitoring/drift").get_json()
     assert report["verdict"] == "drift"
     assert name in report["drifted"]
@@ -143,7 +151,7 @@ def test_predictions_unlike_trainings_are_drift(served, served_scenario, kind):
 def test_the_window_keeps_only_the_newest_rows(client_full, served_full):
     cfg, _, test, _ = served_full
     capacity = cfg.monitor.window_size
-    post_all(client_full, repeated(records(test, cfg), capacity + 250), size=500)
+    post_all(client_full, repeated(records(test, served_full), capacity + 250), size=500)
     report = client_full.get("/monitoring/drift").get_json()
     assert report["window"]["rows"] == capacity
 
@@ -156,9 +164,9 @@ def test_bundles_without_a_reference_say_so(served_full, tmp_path):
 
 
 def test_window_round_trips_rows_and_merges_sibling_workers(served_full, tmp_path):
-    cfg, result, test, _ = served_full
+    _, result, test, _ = served_full
     schema = result.schema
-    frame = schema.to_frame(records(test.head(6), cfg))
+    frame = schema.to_frame(records(test, served_full)[:6])
     frame.loc[1, pick_feature(schema, kind="numeric").name] = np.nan
     window = DriftWindow(schema, capacity=5, directory=tmp_path)
     window.add(frame.iloc[:3], np.arange(3.0))
@@ -182,9 +190,9 @@ def test_window_round_trips_rows_and_merges_sibling_workers(served_full, tmp_pat
 @pytest.mark.parametrize("kind", CLASSIFICATION_SCENARIOS)
 def test_a_classifiers_window_keeps_predicted_labels_across_workers(served, served_scenario, kind, tmp_path):
     model = model_for(kind, served, served_scenario)
-    cfg, result, test, _ = model
+    _, result, test, _ = model
     classes = result.classes
-    frame = result.schema.to_frame(records(test.head(4), cfg))
+    frame = result.schema.to_frame(records(test, model)[:4])
     indices = np.arange(4) % len(classes)  # the predictor hands the window each row's class index
     window = DriftWindow(result.schema, capacity=8, directory=tmp_path, classes=classes)
     window.add(frame, indices)
@@ -210,7 +218,7 @@ def test_an_assessment_is_reused_for_report_cache_seconds(served_full, tmp_path,
     reference = json.loads(cfg.paths.reference.read_text())
     watch = monitoring.Monitoring(window, reference, cfg.monitor, clock=lambda: now[0])
     first = watch.report()
-    window.add(served_full[1].schema.to_frame(records(test.head(5), cfg)), np.ones(5))
+    window.add(served_full[1].schema.to_frame(records(test, served_full)[:5]), np.ones(5))
     now[0] += cfg.monitor.report_cache_seconds / 2
     assert watch.report() == first  # within the cache time: the same assessment, no new work
     assert len(calls) == 1
