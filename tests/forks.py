@@ -56,16 +56,19 @@ def multiclass() -> tuple[pd.DataFrame, dict]:
     from sklearn.datasets import load_iris
 
     data = load_iris(as_frame=True)
-    frame = data.frame.rename(columns=lambda name: name.replace(" (cm)", "").replace(" ", "_"))
-    frame["species"] = frame.pop("target").map(dict(enumerate(data.target_names)))
+    # Names as a real CSV has them (spaces, parentheses) and a label with an apostrophe, the most
+    # common one: they reach MLflow's param names, figure files, HTML, JSON and shell examples.
+    frame = data.frame.rename(columns={"target": "Species"})
+    frame["Species"] = frame["Species"].map(dict(enumerate(data.target_names)))
     rng = np.random.default_rng(2)
-    frame["garden"] = _with_missing(pd.Series(rng.choice(["kew", "edinburgh", "wakehurst"], len(frame))), 0.1, rng)
+    gardens = rng.choice(["St Andrew's", "Kew", "Edinburgh"], len(frame), p=[0.5, 0.25, 0.25])
+    frame["Garden"] = _with_missing(pd.Series(gardens), 0.1, rng)
     columns = {name: {"type": "numeric", "min": 0, "max": 50, "unit": "cm"} for name in frame.columns[:4]}
-    columns.update(garden={"type": "categorical"}, species={"type": "categorical"})
+    columns.update(Garden={"type": "categorical"}, Species={"type": "categorical"})
     params = {
-        "data": {"task": "classification", "target": "species", "columns": columns},
+        "data": {"task": "classification", "target": "Species", "columns": columns},
         "split": {"test_size": 0.2, "seed": 7},
-        "features": {"ratios": {"petal_shape": ["petal_length", "petal_width"]}},
+        "features": {"ratios": {"petal shape": ["petal length (cm)", "petal width (cm)"]}},
         "model": {"family": "LogisticRegression", "params": {"C": 1.0, "max_iter": 500}},
         "gate": {"metric": "f1_macro", "threshold": 0.8, "max_regression_pct": 5.0},
         "mlflow": {"experiment": "iris"},
@@ -80,8 +83,7 @@ def binary() -> tuple[pd.DataFrame, dict]:
     data = load_breast_cancer(as_frame=True)
     frame = data.frame.sample(300, random_state=4).sort_index().reset_index(drop=True)
     features = ["mean radius", "mean texture", "mean smoothness", "worst concavity", "worst symmetry", "area error"]
-    frame = frame[[*features, "target"]].rename(columns=lambda name: name.replace(" ", "_"))
-    frame = frame.rename(columns={"target": "malignant"})
+    frame = frame[[*features, "target"]].rename(columns={"target": "malignant"})
     frame["malignant"] = 1 - frame["malignant"]  # sklearn's 1 is benign
     columns = {name: {"type": "numeric", "min": 0} for name in frame.columns if name != "malignant"}
     columns["malignant"] = {"type": "numeric"}

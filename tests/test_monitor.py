@@ -46,6 +46,14 @@ def test_no_edges_is_one_bin():
     assert monitor.bin_labels([]) == ["all", "missing"]
 
 
+def test_figure_files_are_plain_distinct_names_whatever_the_features_are_called():
+    names = ["Mean Radius", "Area mm/px", "Area mm px", "../up", "(%) share", "prédiction", "prediction"]
+    files = monitor.figure_files(names)
+    assert len(set(files)) == len(names)
+    for file in files:
+        assert re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*\.png", file), file  # no folder, nothing a link breaks on
+
+
 @pytest.fixture
 def shifted_csv(tmp_path):
     """300 rows of the committed sample from one end of a feature's range: that feature drifted."""
@@ -78,9 +86,9 @@ def test_a_new_report_replaces_the_old_one_whole(served, shifted_csv, tmp_path):
     assert monitor.main(["--params", str(params), "--input", str(shifted), "--out", str(out)]) == monitor.DRIFT
     figures = sorted(path.name for path in out.glob("*.png"))
     assert "a_feature_that_drifted_last_week.png" not in figures
-    assert f"{feature}.png" in figures
     text = (out / "drift.md").read_text()
-    assert sorted(f"{name}.png" for name in re.findall(r"!\[(\w+)\]", text)) == figures  # every figure, no other
+    assert sorted(re.findall(r"!\[(?:[^\]\\]|\\.)*\]\(([^)\s]+)\)", text)) == figures  # every figure, no other
+    assert f"![{monitor.alt_text(feature)}](" in text
     for figure in figures:
         assert png_size(out / figure)[0] == monitor.FIGURE_WIDTH_PX  # the width GitHub shows
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no scratch left

@@ -15,6 +15,7 @@ import collections
 import itertools
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from mlops import artifacts, model_output
 from mlops.api.prediction_log import prediction_lines
 from mlops.bundle import BundleError, load_bundle
 from mlops.config import DEFAULT_PARAMS, ConfigError, load_config
-from mlops.drift import PREDICTION, assess, categorical_shares, label_strings, numeric_shares
+from mlops.drift import assess, categorical_shares, label_strings, numeric_shares
 from mlops.raw_data import DataValidationError, load_raw
 
 NO_DRIFT, DRIFT, BAD_INPUT = 0, 1, 2
@@ -111,7 +112,27 @@ def _as_profiled(predictions, bundle) -> np.ndarray:
     return label_strings(predictions).to_numpy()
 
 
-def render(report: dict, source: Path, figures: list[str]) -> str:
+def figure_files(names: list[str]) -> list[str]:
+    """A PNG file name for each name: the name with what a path or a Markdown link cannot hold
+    (a slash, a space, brackets...) as _, and a number when two names come out the same."""
+    files: list[str] = []
+    for name in names:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "feature"
+        candidate, number = f"{stem}.png", 1
+        while candidate in files:
+            number += 1
+            candidate = f"{stem}_{number}.png"
+        files.append(candidate)
+    return files
+
+
+def alt_text(name: str) -> str:
+    """A name as a Markdown image's alt text (brackets escaped)."""
+    return re.sub(r"([\[\]\\])", r"\\\1", name)
+
+
+def render(report: dict, source: Path, figures: list[tuple[str, str]]) -> str:
+    """drift.md; `figures`: (name, PNG file) of each drifted feature (and the prediction)."""
     verdicts = {"ok": "✅ no drift", "drift": "❌ **drift**", "insufficient_data": "⏳ insufficient data"}
     verdict = verdicts[report["verdict"]]
     lines = [
@@ -135,7 +156,7 @@ def render(report: dict, source: Path, figures: list[str]) -> str:
         lines.append(f"| {item['name']} | {item['psi']:.3f} | {ks} | {pvalue} | {missing} | {flag} |")
     if figures:
         lines += ["", "## Drifted features: training vs current", ""]
-        lines += [f"![{name}]({name}.png)" for name in figures]
+        lines += [f"![{alt_text(name)}]({file})" for name, file in figures]
     return "\n".join(lines) + "\n"
 
 
@@ -231,12 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # A fresh directory that replaces the last report whole: no figure of an earlier run stays behind.
         with artifacts.atomic_dir(args.out, ours=REPORT_FILES) as scratch:
-            figures = []
-            for item in [*report["features"], *([report["prediction"]] if report["prediction"] else [])]:
-                if item["drifted"]:
-                    values = predictions if item["name"] == PREDICTION else features[item["name"]]
-                    draw(item, reference["features"][item["name"]], values, scratch / f"{item['name']}.png")
-                    figures.append(item["name"])
+            items = [*report["features"], *([report["prediction"]] if report["prediction"] else [])]
+            drifted = [item for item in items if item["drifted"]]
+            files = figure_files([item["name"] for item in drifted])
+            for item, file in zip(drifted, files, strict=True):
+                values = predictions if item is report["prediction"] else features[item["name"]]
+                draw(item, reference["features"][item["name"]], values, scratch / file)
+            figures = [(item["name"], file) for item, file in zip(drifted, files, strict=True)]
             artifacts.write_text(scratch / "drift.md", render(report, args.input, figures))
     except artifacts.NotOursError as error:
         print(f"[monitor] error: {error}", file=sys.stderr)

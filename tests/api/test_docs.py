@@ -148,6 +148,20 @@ def test_the_result_names_the_target_and_its_unit_when_params_declare_one(app):
     assert f"<strong>{target['name']}</strong> (kg CO₂e)" in page
 
 
+def test_a_field_shows_its_unit_when_params_declare_one(app, served):
+    columns = app.extensions["mlops"].metadata["params"]["data"]["columns"]
+    spec = pick_feature(served[1].schema, kind="numeric")
+    columns[spec.name]["unit"] = None
+    label = re.compile(
+        rf'<label for="f-\d+">{re.escape(html.escape(spec.name))}( <span class="unit">\(([^)]*)\)</span>)?'
+    )
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert label.search(page).group(1) is None
+    columns[spec.name]["unit"] = "m²"
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert label.search(page).group(2) == "m²"
+
+
 def test_favicon_is_served_and_linked(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 200

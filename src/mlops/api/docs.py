@@ -68,6 +68,12 @@ def target_of(metadata: dict) -> dict:
     }
 
 
+def units_of(metadata: dict, schema: FeatureSchema) -> dict[str, str]:
+    """Each feature's unit as params.yaml declares it (data.columns.<name>.unit), or ""."""
+    columns = ((metadata.get("params") or {}).get("data") or {}).get("columns") or {}
+    return {spec.name: (columns.get(spec.name) or {}).get("unit") or "" for spec in schema.features}
+
+
 def pretty_json(value: object) -> str:
     """JSON for a <pre>: real characters (`<1H OCEAN`, `é`); the template HTML-escapes it."""
     return json.dumps(value, indent=2, ensure_ascii=False)
@@ -95,6 +101,7 @@ def index():
         schema=schema,
         example=example,
         hints={spec.name: field_hint(spec) for spec in schema.features if spec.type == "numeric"},
+        units=units_of(state.metadata, schema),
         metadata=state.metadata,
         target=target_of(state.metadata),
         auth=auth,
