@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
 
 from gunicorn import glogging
+
+
+def _number(name: str, default: str, kind: type = int, minimum: float = 1) -> float:
+    """A setting from the environment; a bad one stops the server in one line that names it."""
+    text = os.environ.get(name, default).strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        whole = "whole " if kind is int else ""
+        raise SystemExit(f"Error: {name}={text!r}: expected a {whole}number of at least {minimum:g}")
+    return value
+
 
 # One BLAS/OpenMP thread per worker. OpenMP's default (one thread per core in every worker)
 # oversubscribes the CPU: measured here, it made a 2-worker server 10x slower under load.
@@ -53,17 +69,19 @@ wsgi_app = "mlops.api:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (a container listens on all interfaces)
 # Render's free plan: 512 MB and 0.1 CPU, so one worker by default; threads serve concurrency
 # and feed the micro-batcher.
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+workers = _number("WEB_CONCURRENCY", "1")
 # gthread, reading each request in its event loop: slow clients hold a buffer, not a thread; errors
 # gunicorn answers itself are JSON; SIGTERM and SIGHUP drain without dropping a request.
 worker_class = "mlops.gunicorn_worker.BufferingWorker"
-threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+threads = _number("GUNICORN_THREADS", "32")
 # Load (and integrity-check) the model once in the master: a bad bundle stops the server before
 # it binds, and workers share the model's memory copy-on-write.
 preload_app = True
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = _number("GUNICORN_TIMEOUT", "30")
 # On SIGTERM, in-flight requests get this long to finish (Render waits 30 s before SIGKILL).
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+graceful_timeout = _number("GUNICORN_GRACEFUL_TIMEOUT", "20", minimum=0)
+# How long a client may take to send a whole request (read by the worker, checked here).
+_number("GUNICORN_REQUEST_TIMEOUT", "10", float, minimum=0.1)
 keepalive = 5
 # Heartbeat files on tmpfs: a disk-backed /tmp can stall workers (gunicorn's FAQ).
 worker_tmp_dir = _shm
@@ -123,10 +141,10 @@ def when_ready(server) -> None:
     if state is None:  # another WSGI app under this config (a benchmark's, a test's)
         server.log.info("serving on %s", url)
         return
-    example = json.dumps(state.predictor.schema.example_record())
+    example = shlex.quote(json.dumps(state.predictor.schema.example_record()))
     auth = ' -H "Authorization: Bearer $API_KEY"' if state.settings.api_key else ""
     server.log.info("serving on %s (docs: %s/docs); try:", url, url)
-    server.log.info("curl -s -X POST %s/predict -H 'Content-Type: application/json'%s -d '%s'", url, auth, example)
+    server.log.info("curl -s -X POST %s/predict -H 'Content-Type: application/json'%s -d %s", url, auth, example)
 
 
 def on_exit(server) -> None:

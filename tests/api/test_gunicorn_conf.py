@@ -70,3 +70,45 @@ def test_each_request_is_one_json_access_line_whatever_the_client_sends(served):
     assert line["remote"] == "127.0.0.1"
     assert 0 < line["duration_ms"] < 10_000
     assert abs(datetime.strptime(line["ts"], "%d/%b/%Y:%H:%M:%S %z").timestamp() - time.time()) < 60
+
+
+def test_the_curl_line_at_startup_runs_in_a_shell_whatever_the_example_holds(served_scenario):
+    """A fork's example values can hold quotes (a label like St Andrew's): the line must still parse."""
+    import shlex
+
+    model = served_scenario("multiclass")
+    example = model[1].schema.example_record()
+    assert any("'" in str(value) for value in example.values())  # what the scenario is for
+    with gunicorn(model[3]) as (url, _):
+        pass
+    log = (model[3] / f"gunicorn-{url.rsplit(':', 1)[1]}.log").read_text()
+    line = next(line for line in log.splitlines() if "curl -s -X POST" in line)
+    words = shlex.split(line[line.index("curl") :])
+    assert json.loads(words[words.index("-d") + 1]) == example
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WEB_CONCURRENCY", "0"),  # not a number at all: gunicorn itself fails on import, before this config
+        ("GUNICORN_THREADS", "0"),
+        ("GUNICORN_TIMEOUT", "1.5"),
+        ("GUNICORN_REQUEST_TIMEOUT", "nan"),
+    ],
+)
+def test_a_bad_server_setting_stops_it_in_one_line_naming_the_variable(served, variable, value):
+    result = run_gunicorn(served[3], **{variable: value})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"Error: {variable}={value!r}: expected a" in output
+    assert "Traceback" not in output
+
+
+def test_params_that_do_not_validate_stop_the_server_in_one_line(served, tmp_path):
+    params = params_in(tmp_path)
+    params["serve"]["max_records"] = 0
+    result = run_gunicorn(served[3], PARAMS_FILE=str(write_params(tmp_path, params)))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "serve.max_records" in output
+    assert "Traceback" not in output

@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.config import DEFAULT_PARAMS, MonitorConfig, ServeConfig, load_config
+from mlops.config import DEFAULT_PARAMS, ConfigError, MonitorConfig, ServeConfig, load_config
 from mlops.provenance import git_commit
+
+
+class SettingsError(RuntimeError):
+    """The server's configuration cannot be read (a RuntimeError: gunicorn prints it in one line)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,10 @@ class ApiSettings:
         """params.yaml (PARAMS_FILE) for paths and knobs; deployment settings from variables:
         API_KEY, PREDICTION_LOG_FILE, PREDICTION_LOG_STDOUT (0 to silence), GIT_COMMIT (baked into
         the image), BUILD_TIME."""
-        config = load_config(Path(environ.get("PARAMS_FILE") or DEFAULT_PARAMS))
+        try:
+            config = load_config(Path(environ.get("PARAMS_FILE") or DEFAULT_PARAMS))
+        except ConfigError as error:
+            raise SettingsError(str(error)) from None
         log_file = environ.get("PREDICTION_LOG_FILE", "").strip()
         return cls(
             model=config.paths.model,
