@@ -41,8 +41,7 @@ class FakeRender(JsonHandler):
         if self.path == "/metadata":
             state["polls"] += 1
             live = state["serve_commit"] if state["hooks"] and state["polls"] > state["flip_after"] else OLD
-            schema = {"features": [{"name": "x", "typical": 1.5}, {"name": "c", "typical": "A"}]}
-            self.reply(200, {"commit": live, "model": {"version": "m1"}, "schema": schema})
+            self.reply(200, {"commit": live, "model": {"version": "m1"}, "schema": state["schema"]})
         else:
             self.reply(404, {})
 
@@ -52,6 +51,7 @@ def render(monkeypatch):
     FakeRender.state = {
         "hooks": [], "polls": 0, "flip_after": 2, "serve_commit": NEW, "hook_status": 200,
         "predict_headers": [], "predict_bodies": [], "prediction": 123456.7,
+        "schema": {"features": [{"name": "x", "typical": 1.5}, {"name": "c", "typical": "A"}]},
     }  # fmt: skip
     with serve(FakeRender) as base:
         monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", f"{base}/deploy/srv-1?key={HOOK_KEY}")
@@ -157,22 +157,39 @@ def test_rejects_an_image_not_pinned_by_digest_or_a_short_commit(render, capsys,
 
 
 @pytest.mark.parametrize(
-    "hook", ["ftp://api.render.com/deploy/srv-1?key=" + HOOK_KEY, "api.render.com/x?key=" + HOOK_KEY]
+    ("variable", "url", "problem"),
+    [
+        ("RENDER_DEPLOY_HOOK_URL", "ftp://api.render.com/deploy/srv-1?key=" + HOOK_KEY, "not an http(s) URL"),
+        ("RENDER_DEPLOY_HOOK_URL", "api.render.com/x?key=" + HOOK_KEY, "not an http(s) URL"),
+        ("RENDER_DEPLOY_HOOK_URL", "https://[api.render.com/deploy?key=" + HOOK_KEY, "not a valid URL"),
+        ("RENDER_DEPLOY_HOOK_URL", "http://127.0.0.1:8x/deploy?key=" + HOOK_KEY, "not a valid URL"),  # the port
+        ("RENDER_SERVICE_URL", "http://127.0.0.1:abc", "not a valid URL"),
+    ],
 )
-def test_a_malformed_hook_url_is_named_but_not_shown(render, monkeypatch, capsys, hook):
-    monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", hook)
+def test_a_malformed_url_is_named_but_not_shown_and_nothing_is_sent(
+    render, monkeypatch, capsys, variable, url, problem
+):
+    monkeypatch.setenv(variable, url)
     assert run() == 2
     out = capsys.readouterr().out
-    assert "RENDER_DEPLOY_HOOK_URL is not an http(s) URL" in out
+    assert f"{variable} is {problem}" in out
     assert HOOK_KEY not in out
+    assert "Traceback" not in out
+    assert render["hooks"] == []
 
 
-def test_a_hook_url_python_cannot_send_fails_without_leaking_it(render, monkeypatch, capsys):
-    monkeypatch.setenv("RENDER_DEPLOY_HOOK_URL", "http://127.0.0.1:8x/deploy?key=" + HOOK_KEY)  # not a port
+@pytest.mark.parametrize("commit", [12345, None, ["b" * 40]])
+def test_a_live_commit_that_is_not_a_string_is_not_the_commit(render, capsys, commit):
+    render["serve_commit"] = commit
     assert run() == 1
-    out = capsys.readouterr().out
-    assert "deploy hook refused the deploy (invalid URL" in out
-    assert HOOK_KEY not in out
+    assert f"did not report commit {NEW[:12]}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("schema", [None, {"features": None}, {"features": ["x"]}, "a schema"])
+def test_live_metadata_without_a_schema_fails_the_smoke_test_in_one_line(render, capsys, schema):
+    render["schema"] = schema
+    assert run() == 1
+    assert "/metadata holds no feature schema" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("unset", ["RENDER_DEPLOY_HOOK_URL", "RENDER_SERVICE_URL"])

@@ -192,6 +192,14 @@ def test_an_unreachable_service_fails(fake, monkeypatch, capsys):
     assert fake["calls"] == []
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc", "https://[render", "render.example.com"])
+def test_a_malformed_service_url_fails_at_once(fake, monkeypatch, capsys, url):
+    monkeypatch.setenv("RENDER_SERVICE_URL", url)
+    assert drift_check.main(ready_timeout=60, ready_interval=0.01) == 1  # no minute of polling
+    assert "RENDER_SERVICE_URL is not a" in capsys.readouterr().out
+    assert fake["calls"] == []
+
+
 def test_a_ready_service_without_a_drift_report_fails(fake, monkeypatch, capsys):
     monkeypatch.setattr(Fake, "do_GET", _no_drift_endpoint)
     assert drift_check.main(ready_timeout=1, ready_interval=0.01) == 1

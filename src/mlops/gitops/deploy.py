@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mlops.gitops.job_files import write_outputs, write_summary
-from mlops.gitops.probe import Answer, request
+from mlops.gitops.probe import Answer, http_url_problem, request
 
 
 class DeployError(RuntimeError):
@@ -59,9 +59,9 @@ class Target:
             raise DeployError(f"{missing} is not set: Render deploys need both RENDER_* secrets")
         # Checked here so that no later message ever has to quote the (secret) hook URL.
         for name, value in (("RENDER_DEPLOY_HOOK_URL", hook), ("RENDER_SERVICE_URL", service)):
-            parts = urllib.parse.urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
-                raise DeployError(f"{name} is not an http(s) URL (value not shown)")
+            problem = http_url_problem(value)
+            if problem:
+                raise DeployError(f"{name} is {problem} (value not shown)")
         return cls(hook, service.rstrip("/"), env.get("API_KEY") or None)
 
 
@@ -109,13 +109,17 @@ def wait_for_commit(
 
 def _commit_of(answer: Answer) -> str | None:
     body = answer.json() if answer.status == 200 else None
-    return body.get("commit") if isinstance(body, dict) else None
+    commit = body.get("commit") if isinstance(body, dict) else None
+    return commit if isinstance(commit, str) else None
 
 
 def smoke_predict(target: Target, metadata: dict) -> float | str:
     """One prediction for a typical record of the live schema: a finite number (regression) or a
     label (classification)."""
-    features = metadata.get("schema", {}).get("features", [])
+    schema = metadata.get("schema")
+    features = schema.get("features") if isinstance(schema, dict) else None
+    if not isinstance(features, list) or not all(isinstance(f, dict) and "name" in f for f in features):
+        raise DeployError(f"{target.service_url}/metadata holds no feature schema to send a smoke prediction with")
     record = {feature["name"]: feature.get("typical") for feature in features}
     headers = {"Content-Type": "application/json"}
     if target.api_key:

@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Mapping
 
 from mlops.gitops.job_files import write_summary
-from mlops.gitops.probe import Answer, request, wait_for
+from mlops.gitops.probe import Answer, http_url_problem, request, wait_for
 
 LABEL = "drift"
 TITLE = "Data drift detected in production"
@@ -150,6 +150,9 @@ def check(
     if not service:
         say("Drift check skipped: set the RENDER_SERVICE_URL secret to check the live service daily.")
         return 0
+    problem = http_url_problem(service)
+    if problem:
+        raise CheckError(f"RENDER_SERVICE_URL is {problem}")
     wait_until_ready(service, ready_timeout, ready_interval)
     answer = request(f"{service}/monitoring/drift", timeout=30)
     report = answer.json() if answer.status == 200 else None

@@ -9,6 +9,7 @@ import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,21 @@ class Answer:
             return json.loads(self.body)
         except ValueError:
             return None
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why `url` is no http(s) URL a request can go to, or None. The URL itself is never quoted:
+    it may hold a secret (a deploy hook's key)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+    except ValueError as error:
+        return f"not a valid URL ({type(error).__name__})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL with a host"
+    if any(character.isspace() for character in url):
+        return "holds white space"
+    return None
 
 
 def request(
