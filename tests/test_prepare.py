@@ -232,3 +232,26 @@ def test_read_frame_names_a_spoiled_split_and_the_fix(params_file, workdir, case
         prepare.read_frame(config.paths.train, config.data)
     assert str(caught.value).startswith(f"{config.paths.train}: ")
     assert expected in str(caught.value)
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_found():
+    column = pd.Series(["Benign", "benign ", "Malignant", None, "BENIGN", "malignant", "Other"])
+    assert sorted(prepare.lookalike_labels(column)) == [["BENIGN", "Benign", "benign "], ["Malignant", "malignant"]]
+    assert prepare.lookalike_labels(pd.Series(["a", "b", None])) == []
+
+
+def test_main_warns_of_lookalike_labels(workdir, config, capsys):
+    categorical = features_of(config, kind="categorical")
+    if not categorical:
+        pytest.skip("the data has no categorical feature")
+    raw = load_raw(SAMPLE, config.data)
+    name = categorical[0]
+    label = str(raw[name].dropna().iloc[0])
+    raw.loc[raw.index[-1], name] = f" {label.upper()} " if label.upper() != label else f"{label} "
+    path = workdir / "incoming" / "lookalike.csv"
+    path.parent.mkdir()
+    raw.to_csv(path, index=False)
+    params = params_in(workdir)
+    params["paths"]["raw"] = str(path)
+    assert prepare.main(["--params", str(write_params(workdir, params))]) == 0
+    assert f"{name}: labels " in capsys.readouterr().err

@@ -116,6 +116,21 @@ def test_bad_files_get_a_clear_error(tmp_path, config, content, expected):
         load_raw(write(tmp_path, content), config.data)
 
 
+@pytest.mark.parametrize(
+    "spell",
+    [lambda name: f" {name}", lambda name: f"{name} ", str.upper],
+    ids=["leading-space", "trailing-space", "upper"],
+)
+def test_a_column_spelled_almost_as_declared_is_pointed_out(tmp_path, config, spell):
+    name = NUMERIC[0]
+    near = spell(name)
+    if near == name:
+        pytest.skip(f"{name!r} has no upper case to differ in")
+    with pytest.raises(DataValidationError) as caught:
+        load_raw(write(tmp_path, CELLS.rename(columns={name: near}).to_csv(index=False)), config.data)
+    assert f"close but not equal: {name!r} in params.yaml, {near!r} in the CSV" in str(caught.value)
+
+
 def test_every_problem_is_reported_at_once_with_rows_capped(tmp_path, config):
     frame = CELLS.copy()
     first, other = NUMERIC[0], NUMERIC[-1]

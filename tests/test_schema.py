@@ -49,11 +49,16 @@ def _bound_message(spec):
 # (picked feature, value it gets, what the error says): the features come from the model's schema.
 CASES = [
     pytest.param({"kind": "numeric"}, "3.5", "expected a finite number, got '3.5'", id="text-for-number"),
-    pytest.param({"kind": "numeric"}, True, "expected a finite number, got True", id="bool-for-number"),
+    pytest.param({"kind": "numeric"}, True, "expected a finite number, got true", id="bool-for-number"),
     pytest.param({"kind": "numeric"}, math.nan, "expected a finite number, got nan", id="nan"),
     pytest.param({"kind": "numeric"}, math.inf, "expected a finite number, got inf", id="inf"),
     pytest.param({"kind": "numeric"}, 10**400, "expected a finite number", id="huge-int"),
-    pytest.param({"kind": "numeric", "nullable": False}, None, "expected a finite number, got None", id="null"),
+    pytest.param(
+        {"kind": "numeric", "nullable": False},
+        None,
+        "expected a finite number, got null (training data had no missing value here",
+        id="null",
+    ),
     pytest.param({"nullable": False}, MISSING, "required field is missing", id="missing"),
     pytest.param({"kind": "numeric", "bounded": True}, _above, _bound_message, id="out-of-range"),
     pytest.param(

@@ -100,6 +100,15 @@ def check_classes(train: pd.DataFrame, test: pd.DataFrame, data: DataConfig) -> 
         )
 
 
+def lookalike_labels(column: pd.Series) -> list[list[str]]:
+    """Groups of a text column's labels that differ only in case or surrounding spaces ('Benign',
+    'benign ', ...): to the model they are different categories, which is seldom what was meant."""
+    groups: dict[str, set[str]] = {}
+    for label in column.dropna().unique():
+        groups.setdefault(str(label).strip().casefold(), set()).add(str(label))
+    return [sorted(labels) for labels in groups.values() if len(labels) > 1]
+
+
 def check_features_have_values(raw: pd.DataFrame, data: DataConfig) -> None:
     """A feature with no value in any row gives the model nothing to learn (and imputation nothing to fill)."""
     empty = [name for name in data.features if raw[name].isna().all()]
@@ -149,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = raw.isna().sum()
         for name, count in missing[missing > 0].items():
             log.info("  %s: %s missing value(s), imputed in training", name, f"{count:,}")
+        for name, spec in config.data.columns.items():
+            if spec.type == "categorical":
+                for labels in lookalike_labels(raw[name]):
+                    log.warning(
+                        "  %s: labels %s differ only in case or spaces: kept apart", name, ", ".join(map(repr, labels))
+                    )
         if config.data.is_classification:
             shares = raw[config.data.target].value_counts(normalize=True)
             shown = ", ".join(f"{label!r} {share:.1%}" for label, share in shares.head(10).items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 from pathlib import Path
 
@@ -69,7 +70,12 @@ def check_frame(frame: pd.DataFrame, data: DataConfig, *, require_target: bool =
     expected = [name for name in data.columns if require_target or name != data.target]
     missing = [name for name in expected if name not in frame.columns]
     if missing:
-        return [f"missing required column(s): {', '.join(missing)} (expected: {', '.join(expected)})"]
+        # A header that differs only in case, spaces or a letter: say which, the names alone do not show it.
+        found = {str(column).strip().lower(): str(column) for column in frame.columns if column not in expected}
+        near = {name: difflib.get_close_matches(name.strip().lower(), found, n=1, cutoff=0.8) for name in missing}
+        hints = [f"{name!r} in params.yaml, {found[match[0]]!r} in the CSV" for name, match in near.items() if match]
+        hint = f"; close but not equal: {', '.join(hints)}" if hints else ""
+        return [f"missing required column(s): {', '.join(missing)} (expected: {', '.join(expected)}){hint}"]
 
     problems = []
     for name in expected:

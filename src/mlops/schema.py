@@ -6,6 +6,7 @@ validation and the OpenAPI document) and monitoring (the feature kinds).
 
 from __future__ import annotations
 
+import json
 import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
@@ -216,10 +217,15 @@ def _field_error(item: dict) -> FieldError:
         message = f"{_show(item.get('input'))} is not an allowed value; expected one of: {allowed}"
     elif item["type"] in {"float_type", "float_parsing", "finite_number"}:
         message = f"expected a finite number, got {_show(item.get('input'))}"
+        if item.get("input") is None:  # only a field that had no missing value in training refuses null
+            message += " (training data had no missing value here, so this field is required)"
     return FieldError(record=record, field=field, message=message)
 
 
 def _show(value: object) -> str:
+    """A refused value as the client sent it: JSON's null, true and false, not Python's."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     text = repr(value)
