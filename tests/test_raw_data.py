@@ -80,6 +80,10 @@ def test_na_text_is_a_label_not_missing(tmp_path, config, column):
         ),
         pytest.param(b"a,b\n1,2\x00\n", r"NUL bytes", id="nul"),
         pytest.param('a,b\n1,2\n"unclosed,3\n', r"not a valid CSV", id="unclosed-quote"),
+        pytest.param(
+            TEXT.replace(",", ";"), r"the header has no comma but ';'s; save the file comma-separated", id="semicolons"
+        ),
+        pytest.param(TEXT.replace(",", "\t"), r"the header has no comma but tabs", id="tabs"),
         pytest.param(truncated(), rf"truncated: last line \(51\) has 2 of {len(CELLS.columns)} fields", id="truncated"),
         pytest.param(
             without_column(NUMERIC[0]), rf"missing required column\(s\): {NUMERIC[0]} \(expected: ", id="missing-column"

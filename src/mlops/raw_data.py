@@ -52,6 +52,11 @@ def parse_csv(path: Path) -> pd.DataFrame:
         raise DataValidationError(f"{path}: not UTF-8 text (bad byte at offset {error.start}); is it a CSV?") from None
     if "\x00" in text:
         raise DataValidationError(f"{path}: contains NUL bytes; not a text CSV")
+    header = text.lstrip().splitlines()[0]
+    other = next((separator for separator in (";", "\t", "|") if separator in header), None)
+    if "," not in header and other:
+        shown = {"\t": "tab"}.get(other, repr(other))
+        raise DataValidationError(f"{path}: the header has no comma but {shown}s; save the file comma-separated")
     try:
         # Only an empty cell is missing: "NA" or "None" may be a real category label.
         frame = pd.read_csv(io.StringIO(text), on_bad_lines="error", keep_default_na=False, na_values=[""])
