@@ -123,3 +123,29 @@ def test_shares_count_missing_and_unknown_values():
     np.testing.assert_allclose(numeric_shares(np.array([1.0, 5.0, 9.0, np.nan]), [4.0, 8.0]), [0.25, 0.25, 0.25, 0.25])
     np.testing.assert_allclose(categorical_shares(pd.Series(["a", "b", "z", None]), ["a", "b"]), [0.25] * 4)
     assert label_strings([1, "b", None]).tolist() == ["1", "b", None]
+
+
+def many_categories(rows: int, seed: int, skew: float = 1.1) -> pd.Series:
+    """`rows` values of 60 categories with Zipf-like shares (some rare), missing now and then."""
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, 61) ** skew
+    values = rng.choice([f"level {i}" for i in range(60)], size=rows, p=weights / weights.sum())
+    return pd.Series(values, dtype=object).mask(rng.random(rows) < 0.03)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_many_categories_and_a_small_window_are_not_drift_by_chance(config, seed):
+    from mlops.drift import feature_drift
+
+    categories = [f"level {i}" for i in range(60)]
+    profile = {
+        "type": "categorical",
+        "categories": categories,
+        "shares": categorical_shares(many_categories(5000, 99), categories).tolist(),
+    }
+    current = many_categories(config.monitor.min_window, seed)
+    drift = feature_drift("make", profile, current, config.monitor)
+    assert drift.psi > config.monitor.psi_threshold / 4  # PSI alone is far from zero: sampling noise
+    assert not drift.drifted, drift
+    shifted = many_categories(config.monitor.min_window, seed, skew=0.3)  # rare levels much more common
+    assert feature_drift("make", profile, shifted, config.monitor).drifted

@@ -2,7 +2,8 @@
 
 Per feature (and for the predictions): the population stability index (PSI) over the
 reference's bins, with missing values as a bin of their own (quantile bins for numbers, one bin
-per category), plus a two-sample Kolmogorov-Smirnov test for numbers (scipy). Used by train
+per category), plus a two-sample Kolmogorov-Smirnov test for numbers and a chi-square test for
+categories (scipy). Used by train
 (the profile), the API (/monitoring/drift) and `make monitor`; numpy/scipy/pandas only.
 """
 
@@ -106,11 +107,13 @@ class FeatureDrift:
     ks_statistic: float | None
     ks_pvalue: float | None
     missing_share: float
+    chi2_pvalue: float | None  # categories: whether the shares differ beyond chance
     reference_missing_share: float
     drifted: bool
 
 
 def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> FeatureDrift:
+    statistic = pvalue = chi2 = None
     if profile["type"] == "numeric":
         current = numeric_shares(values, profile["edges"])
         present = np.asarray(values, dtype=float)
@@ -120,13 +123,14 @@ def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> Fe
 
             result = stats.ks_2samp(profile["sample"], present)
             statistic, pvalue = float(result.statistic), float(result.pvalue)
-        else:
-            statistic = pvalue = None
     else:
         current = categorical_shares(values, profile["categories"])
-        statistic = pvalue = None
+        chi2 = chi_square_pvalue(profile["shares"], current, len(values))
     index = psi(profile["shares"], current)
-    drifted = index > config.psi_threshold or (pvalue is not None and pvalue < config.ks_alpha)
+    # With many categories and a few hundred rows, PSI is well above zero by chance alone (about
+    # (categories - 1) / rows): a category's PSI counts only when its shares differ beyond chance.
+    drifted = index > config.psi_threshold and (chi2 is None or chi2 < config.ks_alpha)
+    drifted = drifted or (pvalue is not None and pvalue < config.ks_alpha)
     return FeatureDrift(
         name=name,
         type=profile["type"],
@@ -134,9 +138,37 @@ def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> Fe
         ks_statistic=None if statistic is None else round(statistic, 6),
         ks_pvalue=pvalue,
         missing_share=float(current[-1]),
+        chi2_pvalue=chi2,
         reference_missing_share=float(profile["shares"][-1]),
         drifted=bool(drifted),
     )
+
+
+def drift_rule(psi_threshold: float, alpha: float) -> str:
+    """When a feature has drifted, in words (for the reports)."""
+    return (
+        f"PSI > {psi_threshold} (for categories, when a chi-square test also gives p < {alpha}: many categories "
+        f"and few rows make PSI high by chance) or, for numbers, the KS test's p < {alpha}"
+    )
+
+
+def report_pvalue(item: dict) -> float | None:
+    """A feature's test p-value in a report: the KS test's for a number, the chi-square test's for categories."""
+    return item["ks_pvalue"] if item.get("ks_pvalue") is not None else item.get("chi2_pvalue")
+
+
+def chi_square_pvalue(reference: np.ndarray, current: np.ndarray, rows: int) -> float:
+    """Chi-square goodness of fit: how likely `rows` rows of the reference's shares would be as far
+    from them as `current` is (1.0 for no rows)."""
+    if rows == 0:
+        return 1.0
+    from scipy import stats
+
+    expected = np.clip(np.asarray(reference, dtype=float), SHARE_FLOOR, None)
+    expected = expected / expected.sum() * rows
+    observed = np.asarray(current, dtype=float) * rows
+    observed = observed / observed.sum() * rows  # the shares' rounding must not change the total
+    return float(stats.chisquare(observed, expected).pvalue)
 
 
 def assess(reference: dict, features: pd.DataFrame, predictions, config: MonitorConfig) -> dict:

@@ -26,7 +26,7 @@ from mlops import artifacts, model_output
 from mlops.api.prediction_log import prediction_lines
 from mlops.bundle import BundleError, load_bundle
 from mlops.config import DEFAULT_PARAMS, ConfigError, load_config
-from mlops.drift import assess, categorical_shares, label_strings, numeric_shares
+from mlops.drift import assess, categorical_shares, drift_rule, label_strings, numeric_shares, report_pvalue
 from mlops.raw_data import DataValidationError, load_raw
 
 NO_DRIFT, DRIFT, BAD_INPUT = 0, 1, 2
@@ -139,18 +139,18 @@ def render(report: dict, source: Path, figures: list[tuple[str, str]]) -> str:
         f"# Drift report: `{source.name}`",
         "",
         f"{verdict} — {report['rows']:,} rows (at least {report['min_rows']:,} needed); a feature has drifted when "
-        f"PSI > {report['thresholds']['psi']} or, for numbers, the KS test's p < {report['thresholds']['ks_alpha']}.",
+        f"{drift_rule(report['thresholds']['psi'], report['thresholds']['ks_alpha'])}.",
         "",
     ]
     if report["verdict"] == "insufficient_data":
         return "\n".join(lines) + "\n"
     lines += [
-        "| feature | PSI | KS statistic | KS p-value | missing (now / training) | drifted |",
+        "| feature | PSI | KS statistic | p-value (KS; χ² for categories) | missing (now / training) | drifted |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for item in [*report["features"], report["prediction"]]:
         ks = "" if item["ks_statistic"] is None else f"{item['ks_statistic']:.3f}"
-        pvalue = "" if item["ks_pvalue"] is None else f"{item['ks_pvalue']:.2g}"
+        pvalue = "" if report_pvalue(item) is None else f"{report_pvalue(item):.2g}"
         missing = f"{item['missing_share']:.1%} / {item['reference_missing_share']:.1%}"
         flag = "**yes**" if item["drifted"] else "no"
         lines.append(f"| {item['name']} | {item['psi']:.3f} | {ks} | {pvalue} | {missing} | {flag} |")

@@ -101,12 +101,14 @@ def issue_body(report: dict) -> str:
                 MARKER,
             ]
         )
+    thresholds = report["thresholds"]
     rows = [
-        "| feature | PSI | KS p-value | drifted |",
+        "| feature | PSI | p-value (KS; χ² for categories) | drifted |",
         "| --- | ---: | ---: | --- |",
     ]
     for item in [*report.get("features", []), *([report["prediction"]] if report.get("prediction") else [])]:
-        pvalue = "" if item.get("ks_pvalue") is None else f"{item['ks_pvalue']:.2g}"
+        value = item.get("ks_pvalue") if item.get("ks_pvalue") is not None else item.get("chi2_pvalue")
+        pvalue = "" if value is None else f"{value:.2g}"
         rows.append(f"| {item['name']} | {item['psi']:.3f} | {pvalue} | {'**yes**' if item['drifted'] else 'no'} |")
     return "\n".join(
         [
@@ -114,7 +116,8 @@ def issue_body(report: dict) -> str:
             "",
             f"{model}; window of {report.get('rows', 0):,} recent rows "
             f"({window.get('oldest')} to {window.get('newest')}, {window.get('workers')} worker(s)); "
-            f"thresholds: PSI > {report['thresholds']['psi']}, KS p < {report['thresholds']['ks_alpha']}.",
+            f"thresholds: PSI > {thresholds['psi']} (categories: with χ² p < {thresholds['ks_alpha']}), "
+            f"KS p < {thresholds['ks_alpha']}.",
             *([age_line(report)] if report.get("model_age") else []),
             "",
             *rows,
