@@ -84,7 +84,9 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
 
 def one_record(served, index: int = 0) -> dict:
-    """A real record from the served model's test split (any index: a small split repeats its rows)."""
-    cfg, _, test_frame, _ = served
-    index %= len(test_frame)
-    return json.loads(test_frame[list(cfg.data.features)].iloc[index : index + 1].to_json(orient="records"))[0]
+    """A real record from the served model's test split that the API accepts (any index: a small
+    split repeats its rows)."""
+    from conftest import servable_records
+
+    records = servable_records(served, served[2])
+    return records[index % len(records)]

@@ -1,5 +1,6 @@
 import math
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -60,18 +61,18 @@ def _column(params: dict, name: str, **spec) -> None:
         ),
         (
             lambda p: (_column(p, FIRST, type="numeric"), p["split"].update(stratify={"column": FIRST})),
-            rf"split.stratify: '{FIRST}' is numeric; give split.stratify.bins",
+            rf"split.stratify: {re.escape(repr(FIRST))} is numeric; give split.stratify.bins",
         ),
         (
             lambda p: (
                 _column(p, FIRST, type="categorical"),
                 p["split"].update(stratify={"column": FIRST, "bins": [0, 1, 2]}),
             ),
-            rf"split.stratify.bins: '{FIRST}' is categorical",
+            rf"split.stratify.bins: {re.escape(repr(FIRST))} is categorical",
         ),
         (
             lambda p: (_column(p, FIRST, type="categorical"), p["features"].update(ratios={"x": [FIRST, SECOND]})),
-            rf"features.ratios.x: '{FIRST}' is not a numeric feature column",
+            rf"features.ratios.x: {re.escape(repr(FIRST))} is not a numeric feature column",
         ),
         (
             lambda p: p["features"].update(rotations={"x": "lon", "y": SECOND}),

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import evaluate, metrics, model_output, prepare, slices, train
+from mlops import evaluate, metrics, model_output, prepare, slices, tracking, train
 from mlops.config import parse_config
 from mlops.metrics import Scored
 from mlops.raw_data import DataValidationError
@@ -110,7 +110,7 @@ def test_main_writes_metrics_plots_and_logs_to_the_training_run(params_file, wor
     trivial = document["baselines"]["trivial"][gated]
     assert run.data.metrics[f"test_baseline.trivial.{gated}"] == pytest.approx(trivial)
     for column, by_label in document["slices"].items():  # slice names as MLflow takes them
-        logged = {name for name in run.data.metrics if name.startswith(f"test_slice.{column}.")}
+        logged = {name for name in run.data.metrics if name.startswith(tracking.mlflow_name(f"test_slice.{column}."))}
         assert len(logged) == sum(len(values) for values in by_label.values())
     # `make pipeline` prints it readably: the model beside its baselines, the gated metric per slice.
     capsys.readouterr()

@@ -11,7 +11,7 @@ import pytest
 from mlops import monitor
 from mlops.api import create_app
 
-from conftest import SAMPLE, api_settings, features_of, records_of, repo_config
+from conftest import SAMPLE, api_settings, features_of, pick_feature, records_of, repo_config
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,8 @@ def spoil(log: Path, line: int, change) -> None:
 
 
 def first_feature(served):
-    return served[1].schema.features[0]
+    """A feature a request must hold (one with missing values in training may be left out)."""
+    return pick_feature(served[1].schema, nullable=False)
 
 
 # Each edit of line 7 of a log the API wrote, and what the one-line error must name.

@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +31,11 @@ def with_cell(row: int, column: str, value: str) -> str:
     frame = CELLS.copy()
     frame.loc[row, column] = value
     return frame.to_csv(index=False)
+
+
+def quoted(name: str) -> str:
+    """A column name as messages quote it ({name!r}), as a regular expression."""
+    return re.escape(repr(name))
 
 
 def without_column(column: str) -> str:
@@ -86,31 +92,33 @@ def test_na_text_is_a_label_not_missing(tmp_path, config, column):
         pytest.param(TEXT.replace(",", "\t"), r"the header has no comma but tabs", id="tabs"),
         pytest.param(truncated(), rf"truncated: last line \(51\) has 2 of {len(CELLS.columns)} fields", id="truncated"),
         pytest.param(
-            without_column(NUMERIC[0]), rf"missing required column\(s\): {NUMERIC[0]} \(expected: ", id="missing-column"
+            without_column(NUMERIC[0]),
+            rf"missing required column\(s\): {re.escape(NUMERIC[0])} \(expected: ",
+            id="missing-column",
         ),
         pytest.param(
             with_cell(4, NUMERIC[0], "many"),
-            rf"column '{NUMERIC[0]}': expected numbers, found 'many' in 1 row\(s\) at line\(s\) 6",
+            rf"column {quoted(NUMERIC[0])}: expected numbers, found 'many' in 1 row\(s\) at line\(s\) 6",
             id="text-in-numbers",
         ),
         pytest.param(
             with_cell(0, WITH_MAX[0], "1e300") if WITH_MAX else "",
-            rf"column '{WITH_MAX[0] if WITH_MAX else ''}': values above the maximum .* in 1 row\(s\) at line\(s\) 2\b",
+            rf"column {quoted(WITH_MAX[0] if WITH_MAX else '')}: values above the maximum .* in 1 row\(s\) at line\(s\) 2\b",
             marks=needs(WITH_MAX, "maximum"),
             id="above-max",
         ),
         pytest.param(
             with_cell(9, WITH_MIN[0], "-1e300") if WITH_MIN else "",
-            rf"column '{WITH_MIN[0] if WITH_MIN else ''}': values below the minimum .* in 1 row\(s\) at line\(s\) 11",
+            rf"column {quoted(WITH_MIN[0] if WITH_MIN else '')}: values below the minimum .* in 1 row\(s\) at line\(s\) 11",
             marks=needs(WITH_MIN, "minimum"),
             id="below-min",
         ),
         pytest.param(
-            with_cell(2, NUMERIC[0], "inf"), rf"column '{NUMERIC[0]}': infinite values in 1 row", id="infinite"
+            with_cell(2, NUMERIC[0], "inf"), rf"column {quoted(NUMERIC[0])}: infinite values in 1 row", id="infinite"
         ),
         pytest.param(
             with_cell(7, CFG.data.target, ""),
-            rf"'{CFG.data.target}' \(the target\): missing values in 1 row\(s\) at line\(s\) 9",
+            rf"{quoted(CFG.data.target)} \(the target\): missing values in 1 row\(s\) at line\(s\) 9",
             id="target-missing",
         ),
     ],
@@ -143,15 +151,15 @@ def test_every_problem_is_reported_at_once_with_rows_capped(tmp_path, config):
     with pytest.raises(DataValidationError) as caught:
         load_raw(write(tmp_path, frame.to_csv(index=False)), config.data)
     message = str(caught.value)
-    assert f"column '{first}': expected numbers, found 'n/a' in 8 row(s) at line(s) 2, 3, 4, 5, 6 and 3 more" in message
+    assert f"column {first!r}: expected numbers, found 'n/a' in 8 row(s) at line(s) 2, 3, 4, 5, 6 and 3 more" in message
     if other != first:
-        assert f"column '{other}': expected numbers, found 'west' in 1 row(s) at line(s) 21" in message
+        assert f"column {other!r}: expected numbers, found 'west' in 1 row(s) at line(s) 21" in message
 
 
 @pytest.mark.parametrize("column", CATEGORICAL[:1], ids=["categorical"])
 def test_numbers_in_a_categorical_column_are_refused(tmp_path, config, column):
     frame = CELLS.assign(**{column: "1"})
-    with pytest.raises(DataValidationError, match=f"'{column}': expected category labels"):
+    with pytest.raises(DataValidationError, match=f"{quoted(column)}: expected category labels"):
         load_raw(write(tmp_path, frame.to_csv(index=False)), config.data)
 
 
@@ -175,7 +183,7 @@ def test_a_fractional_target_is_not_a_class(tmp_path):
         load_raw(write(tmp_path, frame.to_csv(index=False)), cfg.data)
     message = str(caught.value)
     assert (
-        f"column '{cfg.data.target}' (the target): data.task is classification, but it holds non-integer numbers"
+        f"column {cfg.data.target!r} (the target): data.task is classification, but it holds non-integer numbers"
         in message
     )
     assert "(e.g. 0.5)" in message

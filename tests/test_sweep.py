@@ -293,3 +293,25 @@ def test_make_sweep_runs_ranks_and_applies_dvc_experiments(tmp_path):
     again = make(repo, "sweep-apply", check=False, measure=True)
     assert again.returncode != 0
     assert "no experiments from this commit to rank" in again.stderr
+
+
+def test_quoted_values_a_sweep_did_not_change_keep_their_quotes(tmp_path):
+    before = """data:
+  target: "Price (€)"  # a fork's column names need quotes
+  columns:
+    "Make & Model": {type: categorical}
+    'Share %': {type: numeric, min: 0, max: 100}
+model:
+  params: {max_depth: 3, min_samples_leaf: 5}
+"""
+    applied = yaml.safe_load(before)
+    applied["model"]["params"]["max_depth"] = 6
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(applied, sort_keys=False))
+    sweep.keep_layout(path, before)
+    after = path.read_text()
+    assert yaml.safe_load(after) == applied
+    changed = [(old, new) for old, new in zip(before.splitlines(), after.splitlines(), strict=True) if old != new]
+    assert changed == [(
+        "  params: {max_depth: 3, min_samples_leaf: 5}", "  params: {max_depth: 6, min_samples_leaf: 5}"
+    )]  # fmt: skip

@@ -15,6 +15,7 @@ any `dvc repro` is. The table is `dvc exp show`, sorted by the metric the qualit
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import json
 import logging
@@ -256,16 +257,21 @@ def keep_layout(path: Path, before: str) -> None:
     `dvc exp apply` writes the experiment's params.yaml, which DVC rewrote in block style (every
     [a, b] list over several lines): a noisy diff to review. The values are what count to DVC.
     """
-    from dvc.utils.serialize import modify_yaml  # ruamel round trip: comments and flow style stay
+    from ruamel.yaml import YAML  # DVC's YAML library: a round trip keeps comments and flow style
 
     applied, previous = flatten(yaml.safe_load(path.read_text(encoding="utf-8"))), flatten(yaml.safe_load(before))
     if set(previous) - set(applied):
         return  # a key went away: keep DVC's file rather than guess
     changed = {key: value for key, value in applied.items() if key not in previous or previous[key] != value}
-    path.write_text(before, encoding="utf-8")
-    with modify_yaml(path) as params:
-        for key, value in changed.items():
-            set_key(params, key, value)
+    editor = YAML()  # round trip, as DVC edits params files
+    editor.preserve_quotes = True  # "Price (€)" stays quoted as written: no diff on untouched lines
+    editor.width = 4096  # and no long line is wrapped
+    params = editor.load(before)
+    for key, value in changed.items():
+        set_key(params, key, value)
+    buffer = io.StringIO()
+    editor.dump(params, buffer)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
 def run_grid(

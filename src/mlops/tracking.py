@@ -143,7 +143,7 @@ def metric_names(document: dict) -> dict[str, float]:
             flat.update({f"test_slice.{key}": number for key, number in _numbers(value).items()})
         elif isinstance(value, int | float):
             flat[f"test_{name}"] = value
-    return {_mlflow_name(name): value for name, value in flat.items()}
+    return {mlflow_name(name): value for name, value in flat.items()}
 
 
 def _numbers(nested: dict, prefix: str = "") -> dict[str, float]:
@@ -156,7 +156,8 @@ def _numbers(nested: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def _mlflow_name(name: str) -> str:
+def mlflow_name(name: str) -> str:
+    """`name` as MLflow takes a metric or param name."""
     # MLflow takes letters, digits, _ - . space and / (colons only off Windows) in metric and param
     # names; a name must not look like a path to another (no /), and is at most 250 characters.
     # A fork's column names end up in both ("data.columns.Area (mm2).type"): anything else becomes _.
@@ -178,5 +179,5 @@ def _flatten(params: dict, prefix: str = "") -> dict[str, object]:
         if isinstance(value, dict):
             flat.update(_flatten(value, f"{name}."))
         else:
-            flat[_mlflow_name(name)] = value
+            flat[mlflow_name(name)] = value
     return flat

@@ -80,8 +80,9 @@ def test_monitor_report_on_the_log_the_service_wrote(service, served_full, drift
     text = (out / "drift.md").read_text()
     assert "❌ **drift**" in text
     assert f"| {name} |" in text
-    assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
-    assert f"![{name}]({name}.png)" in text
+    (figure,) = monitor_cli.figure_files([name])
+    assert (out / figure).read_bytes().startswith(b"\x89PNG")
+    assert f"![{monitor_cli.alt_text(name)}]({figure})" in text
 
 
 def test_monitor_on_new_data_like_training_finds_none(served_full, tmp_path):
