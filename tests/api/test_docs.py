@@ -160,6 +160,9 @@ def test_a_field_shows_its_unit_when_params_declare_one(app, served):
     columns[spec.name]["unit"] = "m²"
     page = app.test_client().get("/").get_data(as_text=True)
     assert label.search(page).group(2) == "m²"
+    columns[spec.name]["unit"] = spec.name[-3:]  # the name says it already: not twice
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert label.search(page).group(1) is None
 
 
 def test_favicon_is_served_and_linked(client):

@@ -240,7 +240,7 @@ def test_a_pr_that_changes_the_task_is_judged_by_its_own_gate():
 
 def test_a_pr_that_changes_the_target_is_judged_by_its_own_gate():
     """A fork's first commit of its own data: the template's threshold and scale do not apply to it."""
-    from mlops.gitops.report import quality_gate
+    from mlops.gitops.report import quality_gate, render
 
     base = _results(40000.0, {"metric": "rmse", "threshold": 45000, "max_regression_pct": 2}, "main")
     pr = _results(90.0, {"metric": "rmse", "threshold": 60}, "pr")
@@ -249,6 +249,10 @@ def test_a_pr_that_changes_the_target_is_judged_by_its_own_gate():
     assert verdict.source == "pr"
     assert verdict.reasons == ["rmse 90.00 is worse than the threshold 60.00"]
     assert "changes data.target from 'price' to 'a<b|c': its own gate applies" in verdict.note
+    text = render(base, pr, verdict, Path("."))
+    assert "solve different problems, so their metrics are shown side by side" in text
+    assert "The relative rule" not in text  # no contradiction: no relative rule between two problems
+    assert "| rmse | 40,000 | 90.00 | | |" in text  # no change or % from USD to another unit
     pr.params["data"]["target"] = "price"  # the same problem: the base's gate, and its relative rule
     assert quality_gate(base, pr).source == "main"
 

@@ -69,9 +69,11 @@ def target_of(metadata: dict) -> dict:
 
 
 def units_of(metadata: dict, schema: FeatureSchema) -> dict[str, str]:
-    """Each feature's unit as params.yaml declares it (data.columns.<name>.unit), or ""."""
+    """Each feature's unit as params.yaml declares it (data.columns.<name>.unit), or "" when there
+    is none or the name already says it ("Area (m²)")."""
     columns = ((metadata.get("params") or {}).get("data") or {}).get("columns") or {}
-    return {spec.name: (columns.get(spec.name) or {}).get("unit") or "" for spec in schema.features}
+    units = {spec.name: (columns.get(spec.name) or {}).get("unit") or "" for spec in schema.features}
+    return {name: "" if unit.casefold() in name.casefold() else unit for name, unit in units.items()}
 
 
 def pretty_json(value: object) -> str:

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -520,13 +520,20 @@ def render(
         lines += [f"> ⚠️ {_cell(gate.note)}.", ""]  # a target's name is data
     if base.note:
         lines += [f"> Base results unavailable: {base.note}. Only the absolute limit and the baseline apply.", ""]
+    elif gate.note:  # another problem (task or target): its numbers are not a change of the base's
+        lines += [
+            "> Base and PR solve different problems, so their metrics are shown side by side, not as changes; "
+            "no relative or slice rule applies.",
+            "",
+        ]
     elif not comparison.paired and comparison.why_unpaired:
         lines += [
             f"> No intervals: {comparison.why_unpaired}, so base and PR rows cannot be paired. The relative rule "
             "compares the point values (worse than allowed fails) and the slice rule is not applied.",
             "",
         ]
-    lines += ["### Metrics (test split)", "", *_metric_rows(base, current, comparison), ""]
+    comparable = comparison if not gate.note else replace(comparison, changes={})
+    lines += ["### Metrics (test split)", "", *_metric_rows(base, current, comparable), ""]
     baseline_rows = _baseline_rows(current)
     if baseline_rows:
         lines += ["### Model vs baselines (this PR, same split)", "", *baseline_rows, ""]
