@@ -87,6 +87,8 @@ def test_report_pairs_the_rows_shows_baselines_slices_and_figures(branches, repo
     assert "- test split (sha256): unchanged" in text
     assert " → " in text.split("- model version:")[1].splitlines()[0]
     figures = FIGURES["classification" if CFG.data.is_classification else "regression"]
+    if CFG.data.is_classification and pd.read_csv(repo / CFG.paths.train)[CFG.data.target].nunique() == 2:
+        figures = [*figures, "pr-roc.png"]  # a binary classifier's ROC and precision-recall curves
     assert sorted(path.name for path in (repo / "ci-report").glob("*.png")) == sorted(figures)
     for figure in figures:
         assert (repo / "ci-report" / figure).read_bytes().startswith(b"\x89PNG")
