@@ -107,13 +107,13 @@ class FeatureDrift:
     ks_statistic: float | None
     ks_pvalue: float | None
     missing_share: float
-    chi2_pvalue: float | None  # categories: whether the shares differ beyond chance
+    pvalue: float | None  # this feature's test: the KS test's for a number, the chi-square test's for categories
     reference_missing_share: float
     drifted: bool
 
 
 def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> FeatureDrift:
-    statistic = pvalue = chi2 = None
+    statistic = ks_pvalue = chi2_pvalue = None
     if profile["type"] == "numeric":
         current = numeric_shares(values, profile["edges"])
         present = np.asarray(values, dtype=float)
@@ -122,23 +122,23 @@ def feature_drift(name: str, profile: dict, values, config: MonitorConfig) -> Fe
             from scipy import stats
 
             result = stats.ks_2samp(profile["sample"], present)
-            statistic, pvalue = float(result.statistic), float(result.pvalue)
+            statistic, ks_pvalue = float(result.statistic), float(result.pvalue)
     else:
         current = categorical_shares(values, profile["categories"])
-        chi2 = chi_square_pvalue(profile["shares"], current, len(values))
+        chi2_pvalue = chi_square_pvalue(profile["shares"], current, len(values))
     index = psi(profile["shares"], current)
     # With many categories and a few hundred rows, PSI is well above zero by chance alone (about
     # (categories - 1) / rows): a category's PSI counts only when its shares differ beyond chance.
-    drifted = index > config.psi_threshold and (chi2 is None or chi2 < config.ks_alpha)
-    drifted = drifted or (pvalue is not None and pvalue < config.ks_alpha)
+    drifted = index > config.psi_threshold and (chi2_pvalue is None or chi2_pvalue < config.ks_alpha)
+    drifted = drifted or (ks_pvalue is not None and ks_pvalue < config.ks_alpha)
     return FeatureDrift(
         name=name,
         type=profile["type"],
         psi=round(index, 6),
         ks_statistic=None if statistic is None else round(statistic, 6),
-        ks_pvalue=pvalue,
+        ks_pvalue=ks_pvalue,
         missing_share=float(current[-1]),
-        chi2_pvalue=chi2,
+        pvalue=ks_pvalue if chi2_pvalue is None else chi2_pvalue,
         reference_missing_share=float(profile["shares"][-1]),
         drifted=bool(drifted),
     )
@@ -150,11 +150,6 @@ def drift_rule(psi_threshold: float, alpha: float) -> str:
         f"PSI > {psi_threshold} (for categories, when a chi-square test also gives p < {alpha}: many categories "
         f"and few rows make PSI high by chance) or, for numbers, the KS test's p < {alpha}"
     )
-
-
-def report_pvalue(item: dict) -> float | None:
-    """A feature's test p-value in a report: the KS test's for a number, the chi-square test's for categories."""
-    return item["ks_pvalue"] if item.get("ks_pvalue") is not None else item.get("chi2_pvalue")
 
 
 def chi_square_pvalue(reference: np.ndarray, current: np.ndarray, rows: int) -> float:

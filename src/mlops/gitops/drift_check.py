@@ -107,7 +107,7 @@ def issue_body(report: dict) -> str:
         "| --- | ---: | ---: | --- |",
     ]
     for item in [*report.get("features", []), *([report["prediction"]] if report.get("prediction") else [])]:
-        value = item.get("ks_pvalue") if item.get("ks_pvalue") is not None else item.get("chi2_pvalue")
+        value = item.get("pvalue", item.get("ks_pvalue"))  # a service older than `pvalue` reports only KS
         pvalue = "" if value is None else f"{value:.2g}"
         rows.append(f"| {item['name']} | {item['psi']:.3f} | {pvalue} | {'**yes**' if item['drifted'] else 'no'} |")
     return "\n".join(
