@@ -26,7 +26,7 @@ from mlops import artifacts, model_output
 from mlops.api.prediction_log import prediction_lines
 from mlops.bundle import BundleError, load_bundle
 from mlops.config import DEFAULT_PARAMS, ConfigError, load_config
-from mlops.drift import assess, categorical_shares, drift_rule, label_strings, numeric_shares, report_pvalue
+from mlops.drift import assess, categorical_shares, drift_rule, label_strings, numeric_shares
 from mlops.raw_data import DataValidationError, load_raw
 
 NO_DRIFT, DRIFT, BAD_INPUT = 0, 1, 2
@@ -89,20 +89,20 @@ def _checked_inputs(path: Path, lines: list[tuple[int, dict]], bundle) -> list[d
 def _checked_predictions(path: Path, lines: list[tuple[int, dict]], bundle) -> list:
     """Each line's prediction: a finite number (regression) or one of the model's classes."""
     classes = None if bundle.classes is None else {str(label) for label in bundle.classes}
-    predictions = []
     for number, event in lines:
         value = event.get("prediction")
         if classes is None:
             ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            expected = "a finite number"
         else:
             ok = isinstance(value, str | int) and not isinstance(value, bool) and str(value) in classes
-            listed = sorted(classes)
-            expected = f"one of the model's classes ({', '.join(listed[:10])}{', ...' if len(listed) > 10 else ''})"
         if not ok:
+            if classes is None:
+                expected = "a finite number"
+            else:
+                listed = sorted(classes)
+                expected = f"one of the model's classes ({', '.join(listed[:10])}{', ...' if len(listed) > 10 else ''})"
             raise InputError(f'{path}, line {number}: "prediction" must be {expected}, got {value!r:.60}')
-        predictions.append(value)
-    return predictions
+    return [event.get("prediction") for _, event in lines]
 
 
 def _as_profiled(predictions, bundle) -> np.ndarray:
@@ -150,7 +150,7 @@ def render(report: dict, source: Path, figures: list[tuple[str, str]]) -> str:
     ]
     for item in [*report["features"], report["prediction"]]:
         ks = "" if item["ks_statistic"] is None else f"{item['ks_statistic']:.3f}"
-        pvalue = "" if report_pvalue(item) is None else f"{report_pvalue(item):.2g}"
+        pvalue = "" if item["pvalue"] is None else f"{item['pvalue']:.2g}"
         missing = f"{item['missing_share']:.1%} / {item['reference_missing_share']:.1%}"
         flag = "**yes**" if item["drifted"] else "no"
         lines.append(f"| {item['name']} | {item['psi']:.3f} | {ks} | {pvalue} | {missing} | {flag} |")
