@@ -47,28 +47,24 @@ class PathsConfig(_Frozen):
     sample: Path = Path("tests/fixtures/sample.csv")  # `make sample`: the test suite's rows of the raw data
 
     @model_validator(mode="after")
-    def _outputs_outside_raw_data(self) -> PathsConfig:
+    def _outputs_apart(self) -> PathsConfig:
+        """What the pipeline writes stays out of the raw data's folder and has a path of its own: it
+        overwrites no input and no other output (paths.train == paths.test would train on the test
+        rows). The inputs (raw, sample; the sample is read, never written) may be one file."""
         raw_dir = self.raw.parent
-        for name in PathsConfig.model_fields:
-            if name in ("raw", "sample"):  # inputs: the sample is read, never written, by the pipeline
-                continue
-            path = getattr(self, name)
-            if raw_dir in path.parents or path == raw_dir:
-                raise ValueError(f"paths.{name}: {path} is inside {raw_dir}/, which holds immutable raw data")
-        return self
-
-    @model_validator(mode="after")
-    def _one_path_per_output(self) -> PathsConfig:
-        # The inputs (raw, sample) may be one file; what the pipeline writes may not overwrite either,
-        # nor another output (paths.train == paths.test would train on the test rows).
         owner = {os.path.normpath(self.raw): "raw", os.path.normpath(self.sample): "sample"}
         for name in PathsConfig.model_fields:
             if name in ("raw", "sample"):
                 continue
-            path = os.path.normpath(getattr(self, name))
-            if path in owner:
-                raise ValueError(f"paths.{name} and paths.{owner[path]} are both {path}: each needs a path of its own")
-            owner[path] = name
+            path = getattr(self, name)
+            if raw_dir in path.parents or path == raw_dir:
+                raise ValueError(f"paths.{name}: {path} is inside {raw_dir}/, which holds immutable raw data")
+            normal = os.path.normpath(path)
+            if normal in owner:
+                raise ValueError(
+                    f"paths.{name} and paths.{owner[normal]} are both {normal}: each needs a path of its own"
+                )
+            owner[normal] = name
         return self
 
 
