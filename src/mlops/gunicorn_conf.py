@@ -19,6 +19,8 @@ from pathlib import Path
 
 from gunicorn import glogging
 
+from mlops.gunicorn_worker import DEFAULT_REQUEST_TIMEOUT
+
 
 def _number(name: str, default: str, kind: type = int, minimum: float = 1) -> float:
     """A setting from the environment; a bad one stops the server in one line that names it."""
@@ -81,7 +83,7 @@ timeout = _number("GUNICORN_TIMEOUT", "30")
 # On SIGTERM, in-flight requests get this long to finish (Render waits 30 s before SIGKILL).
 graceful_timeout = _number("GUNICORN_GRACEFUL_TIMEOUT", "20", minimum=0)
 # How long a client may take to send a whole request (read by the worker, checked here).
-_number("GUNICORN_REQUEST_TIMEOUT", "10", float, minimum=0.1)
+_number("GUNICORN_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, float, minimum=0.1)
 keepalive = 5
 # Heartbeat files on tmpfs: a disk-backed /tmp can stall workers (gunicorn's FAQ).
 worker_tmp_dir = _shm

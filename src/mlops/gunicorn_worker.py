@@ -60,6 +60,7 @@ from mlops.http_framing import COMPLETE, NEED_MORE, RequestFramer, Verdict
 MAX_HEADER_BYTES = 64 * 1024
 # When the app does not say (Flask's MAX_CONTENT_LENGTH), the largest body buffered.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_REQUEST_TIMEOUT = "10"  # GUNICORN_REQUEST_TIMEOUT unset: seconds (checked by gunicorn_conf)
 # All connections' buffers together, per worker: past this a new byte is answered 503.
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 # How long an answered-with-an-error connection is drained before it is closed (RFC 9112 9.6).
@@ -254,7 +255,7 @@ class BufferingWorker(ThreadWorker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.request_timeout = float(os.environ.get("GUNICORN_REQUEST_TIMEOUT", "10"))
+        self.request_timeout = float(os.environ.get("GUNICORN_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT))
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
         self.waiting: dict[_Connection, None] = {}  # connections being read, answered-and-lingering, or idle
         self.buffered = 0
