@@ -86,7 +86,7 @@ def closed_by_peer(sock: socket.socket) -> bool:
 def one_record(served, index: int = 0) -> dict:
     """A real record from the served model's test split that the API accepts (any index: a small
     split repeats its rows)."""
-    from conftest import servable_records
+    from conftest import records_of
 
-    records = servable_records(served, served[2])
+    records = records_of(served, len(served[2]))
     return records[index % len(records)]
