@@ -2,11 +2,13 @@ import html
 import json
 import re
 
+import markupsafe
 import pytest
 from jsonschema import Draft202012Validator
 
 from mlops.api import docs
 from mlops.config import REGRESSION
+from mlops.drift import drift_rule
 from mlops.schema import FeatureSpec
 
 from conftest import CLASSIFICATION_SCENARIOS, api_settings, pick_feature
@@ -190,6 +192,8 @@ def test_the_drift_page_shows_the_verdict_and_every_feature(client, served):
     assert report["verdict"] == "insufficient_data"
     assert f"{report['window']['rows']} of the {report['min_rows']} rows a verdict needs" in page
     assert 'href="/monitoring/drift"' in page
+    rule = drift_rule(report["thresholds"]["psi"], report["thresholds"]["ks_alpha"])
+    assert f"A feature has drifted when {markupsafe.escape(rule)}." in page  # the rule drift.md states
 
 
 def test_the_drift_page_says_when_there_is_no_reference(served):

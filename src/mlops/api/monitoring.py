@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, render_template
 
 from mlops.api.drift_window import DriftWindow
 from mlops.config import MonitorConfig
-from mlops.drift import assess
+from mlops.drift import assess, drift_rule
 
 
 def drift_report(window: DriftWindow, reference: dict, config: MonitorConfig) -> dict:
@@ -109,4 +109,5 @@ def drift():
 def page():
     """The drift report as a page, for people (/monitoring/drift is the same, as JSON)."""
     report = _current_report()
-    return render_template("monitoring.html", report=report, reason=UNAVAILABLE), 200 if report else 503
+    rule = drift_rule(report["thresholds"]["psi"], report["thresholds"]["ks_alpha"]) if report else None
+    return render_template("monitoring.html", report=report, rule=rule, reason=UNAVAILABLE), 200 if report else 503
